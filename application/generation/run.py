@@ -1,0 +1,225 @@
+"""One generation run: draft a ticket per entity with bounded concurrency, record each at once.
+
+The run is resumable: entities that already have a ticket (or a recorded failure) in
+this run are skipped, so a worker that picks up a task after a crash continues it.
+Cancellation is an event on the session; the runner sees it at its next write and
+stops submitting entities.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from uuid import UUID
+
+from eventsourcing.persistence import RecordConflictError
+
+from application.generation.port import Draft, DraftError, DraftRequest, TicketDrafter
+from application.generation.related import RelatedIndex
+from application.sessions import TicketForge
+from domain.errors import ConflictError
+from domain.inventory import InventoryEntity
+from domain.session import Session
+
+log = logging.getLogger(__name__)
+
+WORKER_ACTOR = "system:generator"
+
+
+@dataclass(frozen=True)
+class Progress:
+    session_id: UUID
+    task_id: UUID
+    percentage: float
+    stage: str
+    completed: int
+    failed: int
+    total: int
+    eta_seconds: float | None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class GenerationRunner:
+    def __init__(
+        self,
+        app: TicketForge,
+        drafter_for: Callable[[str], TicketDrafter],
+        concurrency: int = 8,
+    ) -> None:
+        self.app = app
+        self.drafter_for = drafter_for
+        self.concurrency = max(1, concurrency)
+
+    def run(
+        self,
+        session_id: UUID,
+        task_id: UUID,
+        progress: ProgressCallback | None = None,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> str:
+        """Run the task to its end; return the final run status."""
+        session = self.app.load_session(session_id)
+        run = session.generation
+        if run is None or run.task_id != task_id or run.status not in ("requested", "running"):
+            return run.status if run is not None and run.task_id == task_id else "unknown"
+        drafter = self.drafter_for(run.generator)
+        entities = session.entities_in_order()
+        order = {e.config_name: i for i, e in enumerate(entities, 1)}
+        drafted = {t.config_name for t in session.tickets.values()} if run.status == "running" else set()
+        failed = {e["config_name"] for e in run.errors}
+        if run.status == "requested":
+            session.start_generation(task_id, len(entities), WORKER_ACTOR)
+            self.app.save(session)
+        todo = [e for e in entities if e.config_name not in drafted | failed]
+        index = RelatedIndex(entities)
+        started = time.monotonic()
+        counts = {"generated": len(drafted), "failed": len(failed)}
+        holder = [session]
+
+        def report(stage: str) -> None:
+            if progress is None:
+                return
+            finished = counts["generated"] + counts["failed"]
+            rate = (finished - len(drafted) - len(failed)) / max(time.monotonic() - started, 1e-6)
+            remaining = len(entities) - finished
+            progress(
+                Progress(
+                    session_id=session_id,
+                    task_id=task_id,
+                    percentage=round(100.0 * finished / len(entities), 1) if entities else 100.0,
+                    stage=stage,
+                    completed=counts["generated"],
+                    failed=counts["failed"],
+                    total=len(entities),
+                    eta_seconds=round(remaining / rate, 1) if rate > 0 else None,
+                )
+            )
+
+        def draft(entity: InventoryEntity) -> Draft:
+            return drafter.draft(DraftRequest(session.site, entity, index.for_entity(entity)))
+
+        cancelled = False
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="draft") as pool:
+            pending: dict[Future[Draft], InventoryEntity] = {}
+            queue = list(reversed(todo))
+            while queue or pending:
+                while queue and len(pending) < self.concurrency and not cancelled:
+                    entity = queue.pop()
+                    pending[pool.submit(draft, entity)] = entity
+                if not pending:
+                    break
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: order[pending[f].config_name]):
+                    entity = pending.pop(future)
+                    if cancelled:
+                        continue
+                    recorded = self._record(holder, task_id, entity, future, order)
+                    if recorded is None:
+                        cancelled = True
+                        continue
+                    counts["generated" if recorded else "failed"] += 1
+                    report(f"Drafted {entity.label or entity.config_name}")
+                if not cancelled and not keep_going():
+                    cancelled = True
+            if cancelled:
+                for future in pending:
+                    future.cancel()
+        final = self.app.load_session(session_id)
+        status = final.generation.status if final.generation else "unknown"
+        if status == "running":
+            return self._finish([final], task_id, report)
+        report(f"Generation {status}")
+        return status
+
+    def _record(
+        self,
+        holder: list[Session],
+        task_id: UUID,
+        entity: InventoryEntity,
+        future: Future[Draft],
+        order: dict[str, int],
+    ) -> bool | None:
+        """Record a ticket (True) or a failure (False); None when the run was stopped."""
+        try:
+            result = future.result()
+            error = None
+        except DraftError as exc:
+            result, error = None, exc
+        except Exception as exc:  # a drafter bug must not lose the run: record it per entity
+            log.exception("drafting %s failed", entity.config_name)
+            result, error = None, DraftError(f"{type(exc).__name__}: {exc}", "internal")
+
+        def command(session: Session) -> None:
+            if result is not None:
+                session.record_ticket(
+                    task_id,
+                    entity,
+                    result.as_fields(),
+                    result.generator,
+                    dict(result.usage),
+                    order[entity.config_name],
+                    WORKER_ACTOR,
+                )
+            else:
+                assert error is not None
+                session.record_ticket_failure(
+                    task_id, entity.config_name, str(error), error.category, WORKER_ACTOR
+                )
+
+        try:
+            self._write(holder, command)
+        except ConflictError:
+            return None
+        return result is not None
+
+    def _finish(
+        self, holder: list[Session], task_id: UUID, report: Callable[[str], None]
+    ) -> str:
+        def command(session: Session) -> None:
+            run = session.check_generation_task(task_id)
+            if run.total and run.failed == run.total:
+                session.fail_generation(
+                    task_id,
+                    f"All {run.total} entities failed to draft; see the errors",
+                    "temporary",
+                    WORKER_ACTOR,
+                )
+            else:
+                session.complete_generation(task_id, WORKER_ACTOR)
+
+        try:
+            self._write(holder, command)
+        except ConflictError:
+            pass
+        run = holder[0].generation
+        status = run.status if run is not None else "unknown"
+        report("Generation completed" if status == "completed" else f"Generation {status}")
+        return status
+
+    def fail(self, session_id: UUID, task_id: UUID, error: str) -> None:
+        """Record that the run broke down (an unexpected error outside one entity)."""
+
+        def command(session: Session) -> None:
+            session.fail_generation(task_id, error, "temporary", WORKER_ACTOR)
+
+        try:
+            self._write([self.app.load_session(session_id)], command)
+        except ConflictError:
+            pass
+
+    def _write(self, holder: list[Session], command: Callable[[Session], None]) -> None:
+        """Apply and save on the runner's own copy; reload it only when another writer won."""
+        for _ in range(8):
+            command(holder[0])
+            try:
+                self.app.save(holder[0])
+            except RecordConflictError:
+                holder[0] = self.app.load_session(holder[0].id)
+                continue
+            return
+        raise RecordConflictError(f"Session {holder[0].id} is too busy")

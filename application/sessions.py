@@ -1,0 +1,281 @@
+"""Commands on sessions: the write side. Queries never come here; they read projections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import RecordConflictError
+from eventsourcing.utils import EnvType
+
+from application.adf import check_ticket
+from application.inventory.model import ParsedInventory
+from application.users import User
+from domain.errors import InvalidCommandError, NotFoundError
+from domain.session import Session, Stage
+
+CONFLICT_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command changed: the position of its last event, for read-your-writes."""
+
+    session_id: UUID
+    position: int | None
+    version: int
+
+
+@dataclass(frozen=True)
+class TicketCheck:
+    ticket_id: UUID
+    ticket_title: str
+    status: str
+    adf_size_bytes: int | None
+    character_reduction: float | None
+    error_message: str | None
+    suggested_fix: str | None
+    attachment_upload_tested: bool
+    attachment_upload_status: str | None
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    session_id: UUID
+    tickets_tested: int
+    all_passed: bool
+    passed: int
+    failed: int
+    results: list[TicketCheck]
+    content_version: int
+    position: int | None
+
+
+class TicketForge(Application[UUID]):
+    """The event-sourced application: persistence chosen by environment (SQLite, PostgreSQL)."""
+
+    name = "ticketforge"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Session: 500}
+
+    def __init__(self, env: EnvType | None = None) -> None:
+        super().__init__(env)
+
+    # --- helpers -----------------------------------------------------------
+
+    def load_session(self, session_id: UUID, user: User | None = None) -> Session:
+        """The session, if it exists and `user` may see it (a stranger gets 404, not 403)."""
+        try:
+            session = self.repository.get(session_id)
+        except AggregateNotFoundError:
+            session = None
+        if not isinstance(session, Session) or (
+            user is not None and not user.is_admin and session.owner != user.name
+        ):
+            raise NotFoundError(
+                f"Session {session_id} not found",
+                ["Check the session id; list your sessions with GET /api/sessions"],
+            )
+        return session
+
+    def update_session(
+        self, session_id: UUID, user: User, command: Callable[[Session], None]
+    ) -> CommandResult:
+        """Load, apply, save; on a concurrent write, reload and apply again."""
+        for _ in range(CONFLICT_RETRIES):
+            session = self.load_session(session_id, user)
+            command(session)
+            if not session.pending_events:
+                return CommandResult(session_id, None, session.version)
+            try:
+                recordings = self.save(session)
+            except RecordConflictError:
+                continue
+            return CommandResult(session_id, recordings[-1].notification.id, session.version)
+        raise RecordConflictError(f"Session {session_id} is too busy; try again")
+
+    # --- commands ------------------------------------------------------------
+
+    def create_session(
+        self,
+        *,
+        name: str,
+        site: dict[str, str],
+        jira_project_key: str,
+        issue_type: str,
+        user: User,
+        default_labels: Sequence[str] = (),
+        epic_key: str | None = None,
+    ) -> CommandResult:
+        session = Session(
+            name=name,
+            owner=user.name,
+            site=site,
+            jira_project_key=jira_project_key,
+            issue_type=issue_type,
+            default_labels=list(default_labels),
+            epic_key=epic_key,
+            actor=user.name,
+        )
+        recordings = self.save(session)
+        return CommandResult(session.id, recordings[-1].notification.id, session.version)
+
+    def upload_inventory(
+        self, session_id: UUID, inventory: ParsedInventory, user: User
+    ) -> CommandResult:
+        return self.update_session(
+            session_id,
+            user,
+            lambda s: s.upload_inventory(
+                inventory.files, inventory.entities, inventory.warnings, user.name
+            ),
+        )
+
+    def request_generation(
+        self, session_id: UUID, generator: str, user: User, *, retry: bool = False
+    ) -> tuple[UUID, bool, CommandResult]:
+        """Start (or retry) generation; a request while one runs returns the running task.
+
+        Returns (task id, whether it was already running, result).
+        """
+        task_id = uuid4()
+        running: list[UUID] = []
+
+        def command(session: Session) -> None:
+            run = session.generation
+            if session.stage == Stage.PROCESSING and run is not None:
+                running.append(run.task_id)
+                return
+            if retry:
+                session.retry_generation(task_id, generator, user.name)
+            else:
+                session.request_generation(task_id, generator, user.name)
+
+        result = self.update_session(session_id, user, command)
+        if running:
+            return running[-1], True, result
+        return task_id, False, result
+
+    def cancel_generation(self, session_id: UUID, user: User) -> CommandResult:
+        def command(session: Session) -> None:
+            run = session.generation
+            if session.stage != Stage.PROCESSING or run is None:
+                session.check_stage((Stage.PROCESSING,), "cancel ticket generation")
+                return
+            session.cancel_generation(run.task_id, user.name)
+
+        return self.update_session(session_id, user, command)
+
+    def edit_ticket(
+        self,
+        session_id: UUID,
+        ticket_id: UUID,
+        changes: dict[str, Any],
+        expected_version: int | None,
+        user: User,
+    ) -> CommandResult:
+        if not changes:
+            raise InvalidCommandError("No changes given", ["Send at least one field to change"])
+        return self.update_session(
+            session_id,
+            user,
+            lambda s: s.edit_ticket(ticket_id, changes, expected_version, user.name),
+        )
+
+    def reorder_tickets(self, session_id: UUID, ticket_ids: list[UUID], user: User) -> CommandResult:
+        return self.update_session(
+            session_id, user, lambda s: s.reorder_tickets(ticket_ids, user.name)
+        )
+
+    def add_dependency(
+        self, session_id: UUID, ticket_id: UUID, depends_on: UUID, user: User
+    ) -> CommandResult:
+        return self.update_session(
+            session_id, user, lambda s: s.add_dependency(ticket_id, depends_on, user.name)
+        )
+
+    def remove_dependency(
+        self, session_id: UUID, ticket_id: UUID, depends_on: UUID, user: User
+    ) -> CommandResult:
+        return self.update_session(
+            session_id, user, lambda s: s.remove_dependency(ticket_id, depends_on, user.name)
+        )
+
+    def mark_ready(
+        self, session_id: UUID, ticket_ids: list[UUID] | None, ready: bool, user: User
+    ) -> CommandResult:
+        """Mark the given tickets (or, with None, every ticket) ready or not ready."""
+        return self.update_session(
+            session_id,
+            user,
+            lambda s: s.mark_ready(
+                list(s.tickets) if ticket_ids is None else ticket_ids, ready, user.name
+            ),
+        )
+
+    def validate_tickets(
+        self, session_id: UUID, ticket_ids: list[UUID] | None, user: User
+    ) -> ValidationReport:
+        """Convert each ticket to ADF, check it against the schema and Jira's limits, record it.
+
+        The result is recorded for the exact content version it was computed on; if the
+        session changed meanwhile, the check runs again on the new content.
+        """
+        for _ in range(CONFLICT_RETRIES):
+            session = self.load_session(session_id, user)
+            session.check_stage((Stage.REVIEW, Stage.EXPORT_FAILED), "validate tickets")
+            chosen = list(session.tickets) if ticket_ids is None else ticket_ids
+            results = []
+            for ticket_id in chosen:
+                ticket = session.get_ticket(ticket_id)
+                check = check_ticket(
+                    ticket.config_name,
+                    ticket.title,
+                    ticket.user_story,
+                    ticket.analysis,
+                    ticket.verification,
+                )
+                results.append(
+                    TicketCheck(
+                        ticket_id=ticket.id,
+                        ticket_title=ticket.title,
+                        status=check.status,
+                        adf_size_bytes=check.adf_size_bytes,
+                        character_reduction=check.character_reduction,
+                        error_message=check.error_message,
+                        suggested_fix=check.suggested_fix,
+                        attachment_upload_tested=check.attachment_upload_tested,
+                        attachment_upload_status=check.attachment_upload_status,
+                    )
+                )
+            passed = [r.ticket_id for r in results if r.status == "passed"]
+            failures = [
+                {
+                    "ticket_id": str(r.ticket_id),
+                    "error": r.error_message or "invalid",
+                    "suggested_fix": r.suggested_fix or "",
+                }
+                for r in results
+                if r.status != "passed"
+            ]
+            session.record_validation(passed, failures, user.name)
+            try:
+                recordings = self.save(session)
+            except RecordConflictError:
+                continue
+            return ValidationReport(
+                session_id=session_id,
+                tickets_tested=len(results),
+                all_passed=not failures,
+                passed=len(passed),
+                failed=len(failures),
+                results=results,
+                content_version=session.content_version,
+                position=recordings[-1].notification.id if recordings else None,
+            )
+        raise RecordConflictError(f"Session {session_id} is too busy; try again")
+
+    def head_position(self) -> int:
+        return self.recorder.max_notification_id() or 0

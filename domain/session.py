@@ -1,0 +1,689 @@
+"""The `Session` aggregate: one site's inventory, its tickets and their review."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import ConflictError, InvalidCommandError, NotFoundError, StaleVersionError
+from domain.inventory import InventoryEntity, sort_key
+from domain.ordering import check_no_cycle, export_order
+
+MAX_TITLE_LENGTH = 255
+MAX_GENERATION_RETRIES = 3
+
+EDITABLE_TEXT_FIELDS = ("title", "user_story", "analysis", "verification")
+EDITABLE_FIELDS = (*EDITABLE_TEXT_FIELDS, "assignee", "sprint", "priority", "labels")
+
+
+class Stage:
+    SETUP = "setup"
+    UPLOADED = "uploaded"
+    PROCESSING = "processing"
+    PROCESSING_FAILED = "processing_failed"
+    REVIEW = "review"
+    EXPORTING = "exporting"
+    EXPORT_FAILED = "export_failed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+UPLOAD_STAGES = (Stage.SETUP, Stage.UPLOADED, Stage.PROCESSING_FAILED, Stage.CANCELLED)
+REVIEW_STAGES = (Stage.REVIEW, Stage.EXPORT_FAILED)
+
+
+def ticket_id_for(session_id: UUID, config_name: str) -> UUID:
+    """Tickets are named by their entity, so a re-run drafts the same ticket ids."""
+    return uuid5(NAMESPACE_URL, f"ticketforge:{session_id}:{config_name}")
+
+
+@dataclass
+class Ticket:
+    """A ticket's current state; rebuilt from the session's events."""
+
+    id: UUID
+    config_name: str
+    kind: str
+    group: str
+    entity_label: str
+    title: str
+    user_story: str
+    analysis: str
+    verification: str
+    generator: str
+    user_order: int
+    depends_on: set[UUID] = field(default_factory=set)
+    ready: bool = False
+    assignee: str | None = None
+    sprint: str | None = None
+    priority: str | None = None
+    labels: list[str] = field(default_factory=list)
+    version: int = 1
+    usage: dict[str, int] = field(default_factory=dict)
+    validated_at: int | None = None
+    validation_error: str | None = None
+
+    def field_value(self, name: str) -> Any:
+        return getattr(self, name)
+
+
+@dataclass
+class GenerationRun:
+    task_id: UUID
+    generator: str
+    attempt: int
+    status: str = "requested"
+    total: int = 0
+    generated: int = 0
+    failed: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+class Session(Aggregate):
+    """One inventory and its tickets. Every event names the acting user."""
+
+    class SessionCreated(Aggregate.Created):
+        name: str
+        owner: str
+        site: dict[str, str]
+        jira_project_key: str
+        issue_type: str
+        default_labels: list[str]
+        epic_key: str | None
+        actor: str
+
+    @event(SessionCreated)
+    def __init__(
+        self,
+        *,
+        name: str,
+        owner: str,
+        site: dict[str, str],
+        jira_project_key: str,
+        issue_type: str,
+        default_labels: list[str],
+        epic_key: str | None,
+        actor: str,
+    ) -> None:
+        self.name = name
+        self.owner = owner
+        self.site = dict(site)
+        self.jira_project_key = jira_project_key
+        self.issue_type = issue_type
+        self.default_labels = list(default_labels)
+        self.epic_key = epic_key
+        self.stage = Stage.SETUP
+        self.files: dict[str, dict[str, Any]] = {}
+        self.entities: dict[str, InventoryEntity] = {}
+        self.tickets: dict[UUID, Ticket] = {}
+        self.content_version = 0
+        self.generation: GenerationRun | None = None
+        self.generation_retries = 0
+        self.last_validation: dict[str, Any] | None = None
+
+    # --- inventory -------------------------------------------------------
+
+    class InventoryUploaded(Aggregate.Event):
+        files: list[dict[str, Any]]
+        entities: list[dict[str, Any]]
+        replaced_kinds: list[str]
+        warnings: list[str]
+        actor: str
+
+    def upload_inventory(
+        self,
+        files: list[dict[str, Any]],
+        entities: list[InventoryEntity],
+        warnings: list[str],
+        actor: str,
+    ) -> None:
+        """Add parsed files; a file of a kind already uploaded replaces that kind."""
+        self.check_stage(UPLOAD_STAGES, "upload an inventory")
+        if not entities:
+            raise InvalidCommandError(
+                "The upload holds no inventory rows", ["Upload files that have data rows"]
+            )
+        kinds = sorted({e.kind.value for e in entities})
+        kept = {n for n, e in self.entities.items() if e.kind.value not in kinds}
+        clashes = sorted(kept & {e.config_name for e in entities})
+        if clashes:
+            raise InvalidCommandError(
+                f"config_name already present in another uploaded file: {', '.join(clashes[:10])}",
+                ["Each config_name must be unique across the whole inventory"],
+            )
+        self._inventory_uploaded(
+            files=files,
+            entities=[e.to_dict() for e in entities],
+            replaced_kinds=[k for k in kinds if any(e.kind.value == k for e in self.entities.values())],
+            warnings=warnings,
+            actor=actor,
+        )
+
+    @event(InventoryUploaded)
+    def _inventory_uploaded(
+        self,
+        files: list[dict[str, Any]],
+        entities: list[dict[str, Any]],
+        replaced_kinds: list[str],
+        warnings: list[str],
+        actor: str,
+    ) -> None:
+        new = [InventoryEntity.from_dict(e) for e in entities]
+        kinds = {e.kind.value for e in new}
+        self.entities = {n: e for n, e in self.entities.items() if e.kind.value not in kinds}
+        self.entities.update((e.config_name, e) for e in new)
+        for f in files:
+            self.files[str(f["kind"])] = dict(f)
+        self.stage = Stage.UPLOADED
+        self.content_version += 1
+
+    def entities_in_order(self) -> list[InventoryEntity]:
+        return sorted(self.entities.values(), key=sort_key)
+
+    def dangling_references(self) -> list[str]:
+        """`depends_on` names that are not in the inventory (warnings, not errors)."""
+        return sorted(
+            f"{e.config_name} -> {d}"
+            for e in self.entities.values()
+            for d in e.depends_on
+            if d not in self.entities
+        )
+
+    # --- generation ------------------------------------------------------
+
+    class GenerationRequested(Aggregate.Event):
+        task_id: UUID
+        generator: str
+        attempt: int
+        discarded_ticket_ids: list[UUID]
+        actor: str
+
+    class GenerationStarted(Aggregate.Event):
+        task_id: UUID
+        total: int
+        actor: str
+
+    class TicketGenerated(Aggregate.Event):
+        task_id: UUID
+        ticket_id: UUID
+        config_name: str
+        title: str
+        user_story: str
+        analysis: str
+        verification: str
+        generator: str
+        user_order: int
+        depends_on: list[UUID]
+        usage: dict[str, int]
+        actor: str
+
+    class TicketGenerationFailed(Aggregate.Event):
+        task_id: UUID
+        config_name: str
+        error: str
+        category: str
+        actor: str
+
+    class GenerationCompleted(Aggregate.Event):
+        task_id: UUID
+        actor: str
+
+    class GenerationFailed(Aggregate.Event):
+        task_id: UUID
+        error: str
+        category: str
+        actor: str
+
+    class GenerationCancelled(Aggregate.Event):
+        task_id: UUID
+        actor: str
+
+    def request_generation(self, task_id: UUID, generator: str, actor: str) -> None:
+        self.check_stage((Stage.UPLOADED, Stage.CANCELLED), "start ticket generation")
+        self._generation_requested(
+            task_id=task_id, generator=generator, attempt=0, discarded_ticket_ids=[], actor=actor
+        )
+
+    def retry_generation(self, task_id: UUID, generator: str, actor: str) -> None:
+        self.check_stage((Stage.PROCESSING_FAILED, Stage.CANCELLED), "retry ticket generation")
+        if self.generation_retries >= MAX_GENERATION_RETRIES:
+            error = ConflictError(
+                f"Ticket generation was already retried {MAX_GENERATION_RETRIES} times",
+                ["Ask an administrator to look at the generation errors"],
+            )
+            error.error_category = "admin_required"
+            raise error
+        self._generation_requested(
+            task_id=task_id,
+            generator=generator,
+            attempt=self.generation_retries + 1,
+            discarded_ticket_ids=sorted(self.tickets),
+            actor=actor,
+        )
+
+    @event(GenerationRequested)
+    def _generation_requested(
+        self,
+        task_id: UUID,
+        generator: str,
+        attempt: int,
+        discarded_ticket_ids: list[UUID],
+        actor: str,
+    ) -> None:
+        for ticket_id in discarded_ticket_ids:
+            self.tickets.pop(ticket_id, None)
+        self.generation_retries = attempt
+        self.generation = GenerationRun(task_id=task_id, generator=generator, attempt=attempt)
+        self.stage = Stage.PROCESSING
+        self.content_version += 1
+
+    def check_generation_task(self, task_id: UUID) -> GenerationRun:
+        run = self.generation
+        if run is None or run.task_id != task_id or run.status not in ("requested", "running"):
+            raise ConflictError(f"Generation task {task_id} is not running in this session")
+        return run
+
+    @event(GenerationStarted)
+    def start_generation(self, task_id: UUID, total: int, actor: str) -> None:
+        run = self.check_generation_task(task_id)
+        run.status = "running"
+        run.total = total
+
+    def record_ticket(
+        self,
+        task_id: UUID,
+        entity: InventoryEntity,
+        draft: dict[str, str],
+        generator: str,
+        usage: dict[str, int],
+        user_order: int,
+        actor: str,
+    ) -> None:
+        """Accept a drafted ticket; inferred dependencies that would close a cycle are left out.
+
+        `user_order` is the entity's place in `entities_in_order()`, which the caller has.
+        """
+        self.check_generation_task(task_id)
+        if entity.config_name not in self.entities:
+            raise NotFoundError(f"No inventory entity {entity.config_name}")
+        for name in EDITABLE_TEXT_FIELDS:
+            if not str(draft.get(name, "")).strip():
+                raise InvalidCommandError(f"The drafted ticket has an empty {name}")
+        ticket_id = ticket_id_for(self.id, entity.config_name)
+        edges = self.dependency_edges()
+        depends_on: list[UUID] = []
+        for name in entity.depends_on:
+            if name not in self.entities or name == entity.config_name:
+                continue
+            dep = ticket_id_for(self.id, name)
+            if dep not in depends_on and find_cycle_free(edges, ticket_id, dep):
+                depends_on.append(dep)
+        self._ticket_generated(
+            task_id=task_id,
+            ticket_id=ticket_id,
+            config_name=entity.config_name,
+            title=draft["title"][:MAX_TITLE_LENGTH],
+            user_story=draft["user_story"],
+            analysis=draft["analysis"],
+            verification=draft["verification"],
+            generator=generator,
+            user_order=user_order,
+            depends_on=depends_on,
+            usage=usage,
+            actor=actor,
+        )
+
+    @event(TicketGenerated)
+    def _ticket_generated(
+        self,
+        task_id: UUID,
+        ticket_id: UUID,
+        config_name: str,
+        title: str,
+        user_story: str,
+        analysis: str,
+        verification: str,
+        generator: str,
+        user_order: int,
+        depends_on: list[UUID],
+        usage: dict[str, int],
+        actor: str,
+    ) -> None:
+        entity = self.entities[config_name]
+        self.tickets[ticket_id] = Ticket(
+            id=ticket_id,
+            config_name=config_name,
+            kind=entity.kind.value,
+            group=entity.group.value,
+            entity_label=entity.label,
+            title=title,
+            user_story=user_story,
+            analysis=analysis,
+            verification=verification,
+            generator=generator,
+            user_order=user_order,
+            depends_on=set(depends_on),
+            labels=list(self.default_labels),
+            usage=dict(usage),
+        )
+        if self.generation is not None and self.generation.task_id == task_id:
+            self.generation.generated += 1
+        self.content_version += 1
+
+    @event(TicketGenerationFailed)
+    def record_ticket_failure(
+        self, task_id: UUID, config_name: str, error: str, category: str, actor: str
+    ) -> None:
+        run = self.check_generation_task(task_id)
+        run.failed += 1
+        run.errors.append({"config_name": config_name, "error": error, "category": category})
+
+    @event(GenerationCompleted)
+    def complete_generation(self, task_id: UUID, actor: str) -> None:
+        self.check_generation_task(task_id).status = "completed"
+        self.stage = Stage.REVIEW
+
+    @event(GenerationFailed)
+    def fail_generation(self, task_id: UUID, error: str, category: str, actor: str) -> None:
+        run = self.check_generation_task(task_id)
+        run.status = "failed"
+        run.errors.append({"config_name": "", "error": error, "category": category})
+        self.stage = Stage.PROCESSING_FAILED
+
+    @event(GenerationCancelled)
+    def cancel_generation(self, task_id: UUID, actor: str) -> None:
+        self.check_generation_task(task_id).status = "cancelled"
+        self.stage = Stage.CANCELLED
+
+    # --- review ----------------------------------------------------------
+
+    class TicketEdited(Aggregate.Event):
+        ticket_id: UUID
+        changes: dict[str, Any]
+        ticket_version: int
+        actor: str
+
+    class TicketsReordered(Aggregate.Event):
+        ticket_ids: list[UUID]
+        actor: str
+
+    class DependencyAdded(Aggregate.Event):
+        ticket_id: UUID
+        depends_on: UUID
+        actor: str
+
+    class DependencyRemoved(Aggregate.Event):
+        ticket_id: UUID
+        depends_on: UUID
+        actor: str
+
+    class TicketMarkedReady(Aggregate.Event):
+        ticket_ids: list[UUID]
+        ready: bool
+        actor: str
+
+    def edit_ticket(
+        self, ticket_id: UUID, changes: dict[str, Any], expected_version: int | None, actor: str
+    ) -> None:
+        self.check_stage(REVIEW_STAGES, "edit a ticket")
+        ticket = self.get_ticket(ticket_id)
+        if expected_version is not None and expected_version != ticket.version:
+            raise StaleVersionError(
+                f"Ticket {ticket_id} is at version {ticket.version}, "
+                f"but the edit was made on version {expected_version}",
+                ticket.version,
+            )
+        clean = check_ticket_changes(changes)
+        effective = {k: v for k, v in clean.items() if ticket.field_value(k) != v}
+        if not effective:
+            return
+        self._ticket_edited(
+            ticket_id=ticket_id, changes=effective, ticket_version=ticket.version + 1, actor=actor
+        )
+
+    @event(TicketEdited)
+    def _ticket_edited(
+        self, ticket_id: UUID, changes: dict[str, Any], ticket_version: int, actor: str
+    ) -> None:
+        ticket = self.tickets[ticket_id]
+        for key, value in changes.items():
+            setattr(ticket, key, list(value) if key == "labels" else value)
+        ticket.version = ticket_version
+        self.content_version += 1
+
+    def reorder_tickets(self, ticket_ids: list[UUID], actor: str) -> None:
+        self.check_stage(REVIEW_STAGES, "reorder tickets")
+        if len(ticket_ids) != len(set(ticket_ids)) or set(ticket_ids) != set(self.tickets):
+            missing = len(set(self.tickets) - set(ticket_ids))
+            unknown = len(set(ticket_ids) - set(self.tickets))
+            raise InvalidCommandError(
+                "The new order must list every ticket of the session exactly once "
+                f"({missing} missing, {unknown} unknown, "
+                f"{len(ticket_ids) - len(set(ticket_ids))} repeated)",
+                ["Send all ticket ids from GET /tickets in the order you want"],
+            )
+        self._tickets_reordered(ticket_ids=ticket_ids, actor=actor)
+
+    @event(TicketsReordered)
+    def _tickets_reordered(self, ticket_ids: list[UUID], actor: str) -> None:
+        for position, ticket_id in enumerate(ticket_ids, 1):
+            self.tickets[ticket_id].user_order = position
+        self.content_version += 1
+
+    def add_dependency(self, ticket_id: UUID, depends_on: UUID, actor: str) -> None:
+        self.check_stage(REVIEW_STAGES, "change dependencies")
+        ticket = self.get_ticket(ticket_id)
+        self.get_ticket(depends_on)
+        if depends_on in ticket.depends_on:
+            return
+        labels = {t.id: t.config_name for t in self.tickets.values()}
+        check_no_cycle(self.dependency_edges(), ticket_id, depends_on, labels)
+        self._dependency_added(ticket_id=ticket_id, depends_on=depends_on, actor=actor)
+
+    @event(DependencyAdded)
+    def _dependency_added(self, ticket_id: UUID, depends_on: UUID, actor: str) -> None:
+        self.tickets[ticket_id].depends_on.add(depends_on)
+        self.content_version += 1
+
+    def remove_dependency(self, ticket_id: UUID, depends_on: UUID, actor: str) -> None:
+        self.check_stage(REVIEW_STAGES, "change dependencies")
+        ticket = self.get_ticket(ticket_id)
+        if depends_on not in ticket.depends_on:
+            raise NotFoundError(f"Ticket {ticket_id} does not depend on {depends_on}")
+        self._dependency_removed(ticket_id=ticket_id, depends_on=depends_on, actor=actor)
+
+    @event(DependencyRemoved)
+    def _dependency_removed(self, ticket_id: UUID, depends_on: UUID, actor: str) -> None:
+        self.tickets[ticket_id].depends_on.discard(depends_on)
+        self.content_version += 1
+
+    def mark_ready(self, ticket_ids: list[UUID], ready: bool, actor: str) -> None:
+        self.check_stage(REVIEW_STAGES, "mark tickets ready")
+        for ticket_id in ticket_ids:
+            self.get_ticket(ticket_id)
+        changed = sorted({t for t in ticket_ids if self.tickets[t].ready != ready})
+        if changed:
+            self._marked_ready(ticket_ids=changed, ready=ready, actor=actor)
+
+    @event(TicketMarkedReady)
+    def _marked_ready(self, ticket_ids: list[UUID], ready: bool, actor: str) -> None:
+        for ticket_id in ticket_ids:
+            self.tickets[ticket_id].ready = ready
+
+    # --- validation ------------------------------------------------------
+
+    class ValidationPassed(Aggregate.Event):
+        content_version: int
+        ticket_ids: list[UUID]
+        actor: str
+
+    class ValidationFailed(Aggregate.Event):
+        content_version: int
+        passed_ticket_ids: list[UUID]
+        failures: list[dict[str, str]]
+        actor: str
+
+    def record_validation(
+        self, passed: list[UUID], failures: list[dict[str, str]], actor: str
+    ) -> None:
+        """Record ADF results for the content version they were computed on."""
+        self.check_stage(REVIEW_STAGES, "validate tickets")
+        for ticket_id in [*passed, *(UUID(f["ticket_id"]) for f in failures)]:
+            self.get_ticket(ticket_id)
+        if failures:
+            self._validation_failed(
+                content_version=self.content_version,
+                passed_ticket_ids=passed,
+                failures=failures,
+                actor=actor,
+            )
+        else:
+            self._validation_passed(
+                content_version=self.content_version, ticket_ids=passed, actor=actor
+            )
+
+    @event(ValidationPassed)
+    def _validation_passed(self, content_version: int, ticket_ids: list[UUID], actor: str) -> None:
+        for ticket_id in ticket_ids:
+            self.tickets[ticket_id].validated_at = content_version
+            self.tickets[ticket_id].validation_error = None
+        self.last_validation = {"status": "passed", "content_version": content_version}
+
+    @event(ValidationFailed)
+    def _validation_failed(
+        self,
+        content_version: int,
+        passed_ticket_ids: list[UUID],
+        failures: list[dict[str, str]],
+        actor: str,
+    ) -> None:
+        for ticket_id in passed_ticket_ids:
+            self.tickets[ticket_id].validated_at = content_version
+            self.tickets[ticket_id].validation_error = None
+        for failure in failures:
+            ticket = self.tickets[UUID(failure["ticket_id"])]
+            ticket.validated_at = None
+            ticket.validation_error = failure.get("error", "invalid")
+        self.last_validation = {"status": "failed", "content_version": content_version}
+
+    def validation_state(self) -> str:
+        """`passed`, `failed`, `stale` or `missing`, for the current content version."""
+        if not self.tickets:
+            return "missing"
+        if any(t.validation_error for t in self.tickets.values()):
+            return "failed"
+        seen = {t.validated_at for t in self.tickets.values()}
+        if seen == {self.content_version}:
+            return "passed"
+        if seen == {None}:
+            return "missing"
+        return "stale"
+
+    def export_blockers(self) -> list[str]:
+        """Why the session cannot be exported now; empty when it can."""
+        blockers = []
+        if self.stage not in REVIEW_STAGES:
+            blockers.append(f"the session is in stage '{self.stage}', not review")
+        if not self.tickets:
+            blockers.append("the session has no tickets")
+        state = self.validation_state()
+        if state != "passed":
+            blockers.append(f"validation is {state}: re-validation required")
+        not_ready = sum(1 for t in self.tickets.values() if not t.ready)
+        if not_ready:
+            blockers.append(f"{not_ready} ticket(s) are not marked ready")
+        return blockers
+
+    # --- helpers -----------------------------------------------------------
+
+    def check_stage(self, allowed: tuple[str, ...], action: str) -> None:
+        if self.stage not in allowed:
+            raise ConflictError(
+                f"Cannot {action} while the session is in stage '{self.stage}'"
+                f" (allowed in: {', '.join(allowed)})",
+                [f"Wait until the session is in one of: {', '.join(allowed)}"],
+            )
+
+    def get_ticket(self, ticket_id: UUID) -> Ticket:
+        try:
+            return self.tickets[ticket_id]
+        except KeyError:
+            raise NotFoundError(
+                f"Ticket {ticket_id} is not in this session",
+                ["List the session's tickets with GET /api/sessions/{id}/tickets"],
+            ) from None
+
+    def dependency_edges(self) -> Mapping[UUID, set[UUID]]:
+        return DependencyView(self.tickets)
+
+    def tickets_in_export_order(self) -> list[Ticket]:
+        ids = export_order(
+            [(t.id, t.user_order) for t in self.tickets.values()], self.dependency_edges()
+        )
+        return [self.tickets[i] for i in ids]
+
+
+
+class DependencyView(Mapping[UUID, set[UUID]]):
+    """Read-only ticket -> dependencies view, without copying a large graph."""
+
+    def __init__(self, tickets: dict[UUID, Ticket]) -> None:
+        self._tickets = tickets
+
+    def __getitem__(self, key: UUID) -> set[UUID]:
+        return self._tickets[key].depends_on
+
+    def __iter__(self) -> Iterator[UUID]:
+        return iter(self._tickets)
+
+    def __len__(self) -> int:
+        return len(self._tickets)
+
+
+def find_cycle_free(edges: Mapping[UUID, set[UUID]], ticket: UUID, depends_on: UUID) -> bool:
+    """True when `ticket` may depend on `depends_on` without closing a cycle."""
+    try:
+        check_no_cycle(edges, ticket, depends_on, {})
+    except InvalidCommandError:
+        return False
+    return True
+
+
+def check_ticket_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate a ticket edit's fields and values; return them normalised."""
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise InvalidCommandError(
+            f"Unknown or read-only ticket field(s): {', '.join(unknown)}",
+            [f"Editable fields are: {', '.join(EDITABLE_FIELDS)}"],
+        )
+    clean: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key in EDITABLE_TEXT_FIELDS:
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidCommandError(f"'{key}' must be non-empty text")
+            if key == "title" and len(value) > MAX_TITLE_LENGTH:
+                raise InvalidCommandError(
+                    f"'title' is {len(value)} characters; Jira allows {MAX_TITLE_LENGTH}",
+                    ["Shorten the title; move detail into the analysis"],
+                )
+            clean[key] = value
+        elif key == "labels":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InvalidCommandError("'labels' must be a list of strings")
+            bad = [v for v in value if not v or any(c.isspace() for c in v) or len(v) > 255]
+            if bad:
+                raise InvalidCommandError(
+                    f"Jira labels cannot be empty, contain spaces or exceed 255 chars: {bad}",
+                    ["Use hyphens or underscores instead of spaces"],
+                )
+            clean[key] = list(dict.fromkeys(value))
+        else:
+            if value is not None and (not isinstance(value, str) or len(value) > 255):
+                raise InvalidCommandError(f"'{key}' must be text of at most 255 chars, or null")
+            clean[key] = value.strip() if isinstance(value, str) and value.strip() else None
+    return clean

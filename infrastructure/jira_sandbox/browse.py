@@ -1,0 +1,94 @@
+"""The `/browse/KEY` page: an issue as a person checks it, plain HTML, no scripts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from infrastructure.jira_sandbox.store import AttachmentRow, IssueRow, LinkView
+
+_BLOCKS = {
+    "paragraph": "p",
+    "bulletList": "ul",
+    "orderedList": "ol",
+    "listItem": "li",
+    "blockquote": "blockquote",
+    "table": "table",
+    "tableRow": "tr",
+    "tableHeader": "th",
+    "tableCell": "td",
+    "panel": "div",
+}
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; color: #172b4d; }
+.key { color: #5e6c84; } .label { background: #dfe1e6; border-radius: 3px; padding: 0 .4em; }
+pre { background: #f4f5f7; padding: .5em; overflow-x: auto; } dt { font-weight: bold; }
+"""
+
+
+def adf_to_html(node: Mapping[str, Any] | None) -> str:
+    """ADF rendered plainly: structure kept, marks dropped, unknown nodes by their children."""
+    if node is None:
+        return "<p><em>No description</em></p>"
+    kind = node.get("type")
+    children = "".join(
+        adf_to_html(child) for child in node.get("content") or () if isinstance(child, Mapping)
+    )
+    if kind == "text":
+        return escape(str(node.get("text", "")))
+    if kind == "hardBreak":
+        return "<br>"
+    if kind == "rule":
+        return "<hr>"
+    if kind == "heading":
+        level = min(max(int((node.get("attrs") or {}).get("level", 2)), 1), 6)
+        return f"<h{level}>{children}</h{level}>"
+    if kind == "codeBlock":
+        return f"<pre><code>{children}</code></pre>"
+    tag = _BLOCKS.get(str(kind))
+    return f"<{tag}>{children}</{tag}>" if tag else children
+
+
+def render_issue_page(
+    issue: IssueRow,
+    *,
+    issue_type: str,
+    status: str,
+    assignee: str | None,
+    links: Sequence[LinkView],
+    attachments: Sequence[AttachmentRow],
+) -> str:
+    labels = " ".join(f'<span class="label">{escape(x)}</span>' for x in issue.labels) or "None"
+    link_items = "".join(
+        f'<li>{escape(link.phrase)} <a href="/browse/{escape(link.other.key)}">'
+        f"{escape(link.other.key)}</a> {escape(link.other.summary)}</li>"
+        for link in links
+    )
+    attachment_items = "".join(
+        f'<li><a href="/secure/attachment/{a.id}/{quote(a.filename)}">{escape(a.filename)}</a>'
+        f" ({a.size} bytes)</li>"
+        for a in attachments
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>[{escape(issue.key)}] {escape(issue.summary)}</title><style>{_STYLE}</style></head>
+<body>
+<p class="key">{escape(issue.project_key)} / <a href="/browse/{escape(issue.key)}">{escape(issue.key)}</a></p>
+<h1 id="summary">{escape(issue.summary)}</h1>
+<dl>
+<dt>Type</dt><dd>{escape(issue_type)}</dd>
+<dt>Status</dt><dd>{escape(status)}</dd>
+<dt>Assignee</dt><dd>{escape(assignee or "Unassigned")}</dd>
+<dt>Labels</dt><dd id="labels">{labels}</dd>
+</dl>
+<h2>Description</h2>
+<div id="description">{adf_to_html(issue.description)}</div>
+<h2>Issue links</h2>
+<ul id="links">{link_items or "<li>None</li>"}</ul>
+<h2>Attachments</h2>
+<ul id="attachments">{attachment_items or "<li>None</li>"}</ul>
+</body></html>
+"""

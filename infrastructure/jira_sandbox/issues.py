@@ -1,0 +1,279 @@
+"""Checking an issue-create request the way Jira does: every field error at once, 400."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from infrastructure.jira_sandbox.errors import ApiError
+from infrastructure.jira_sandbox.store import (
+    ENVIRONMENT_FIELD,
+    EXTRA_REQUIRED_FIELDS,
+    ISSUE_TYPES,
+    SPRINT_FIELD,
+    IssueDraft,
+    IssueTypeDef,
+    ProjectRow,
+    SandboxStore,
+)
+
+ADF_ERROR = "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+MAX_SUMMARY = 255
+MAX_TEXT = 32_767
+MAX_LABEL = 255
+MAX_PROPERTY_KEY = 255
+MAX_PROPERTY_VALUE = 32_768
+SYSTEM_FIELDS = frozenset(
+    {"project", "issuetype", "summary", "description", "labels", "assignee", "priority", "parent"}
+)
+CUSTOM_FIELDS = {SPRINT_FIELD: "Sprint", ENVIRONMENT_FIELD: "Environment"}
+
+
+def _nodes(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    yield node
+    for child in node.get("content") or ():
+        if isinstance(child, Mapping):
+            yield from _nodes(child)
+
+
+def adf_problem(document: object) -> str | None:
+    """Why `document` is not an ADF document Jira would store, or None.
+
+    Checks the envelope (`type: doc`, `version: 1`, `content` list) and that every
+    node has a type, lists where lists belong and text in text nodes.
+    """
+    if not (
+        isinstance(document, Mapping)
+        and document.get("type") == "doc"
+        and document.get("version") == 1
+        and isinstance(document.get("content"), list)
+    ):
+        return ADF_ERROR
+    for node in _nodes(document):
+        content = node.get("content")
+        marks = node.get("marks")
+        if (
+            not isinstance(node.get("type"), str)
+            or (content is not None and not isinstance(content, list))
+            or any(not isinstance(child, Mapping) for child in content or ())
+            or (marks is not None and not isinstance(marks, list))
+            or (node["type"] == "text" and not isinstance(node.get("text"), str))
+        ):
+            return ADF_ERROR
+    return None
+
+
+def adf_text_length(document: Mapping[str, Any]) -> int:
+    return sum(len(str(node.get("text", ""))) for node in _nodes(document))
+
+
+def _ref(value: object, *names: str) -> str | None:
+    """The first of `names` in a reference object like `{"key": "DEMO"}`."""
+    if isinstance(value, Mapping):
+        for name in names:
+            if value.get(name) not in (None, ""):
+                return str(value[name])
+    return None
+
+
+def _issue_type(value: object) -> IssueTypeDef | None:
+    wanted_id, wanted_name = _ref(value, "id"), _ref(value, "name")
+    for issue_type in ISSUE_TYPES:
+        if issue_type.id == wanted_id or (
+            wanted_name is not None and issue_type.name.lower() == wanted_name.lower()
+        ):
+            return issue_type
+    return None
+
+
+class _CreateCheck:
+    """Collects the field errors of one create request."""
+
+    def __init__(self, store: SandboxStore, account_id: str, fields: Mapping[str, Any]) -> None:
+        self.store = store
+        self.account_id = account_id
+        self.fields = fields
+        self.errors: dict[str, str] = {}
+
+    def project(self) -> ProjectRow | None:
+        key = _ref(self.fields.get("project"), "key", "id")
+        project = self.store.project(key) if key else None
+        if project is None or not self.store.has_permission(
+            self.account_id, project.key, "BROWSE_PROJECTS"
+        ):
+            self.errors["project"] = "Specify a valid project ID or key"
+            return None
+        if not self.store.has_permission(self.account_id, project.key, "CREATE_ISSUES"):
+            raise ApiError(403, ["You do not have permission to create issues in this project."])
+        return project
+
+    def issue_type(self) -> IssueTypeDef | None:
+        if "issuetype" not in self.fields:
+            self.errors["issuetype"] = "Specify an issue type"
+            return None
+        issue_type = _issue_type(self.fields["issuetype"])
+        if issue_type is None:
+            self.errors["issuetype"] = "Specify a valid issue type"
+        return issue_type
+
+    def summary(self) -> str:
+        summary = self.fields.get("summary")
+        if not isinstance(summary, str) or not summary.strip():
+            self.errors["summary"] = "You must specify a summary of the issue."
+            return ""
+        if len(summary) > MAX_SUMMARY:
+            self.errors["summary"] = "Summary must be less than 255 characters."
+        elif "\n" in summary or "\r" in summary:
+            self.errors["summary"] = "The summary is invalid because it contains newline characters."
+        return summary
+
+    def description(self) -> dict[str, Any] | None:
+        description = self.fields.get("description")
+        if description is None:
+            return None
+        problem = adf_problem(description)
+        if problem or not isinstance(description, dict):
+            self.errors["description"] = problem or ADF_ERROR
+            return None
+        if adf_text_length(description) > MAX_TEXT:
+            self.errors["description"] = (
+                "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
+            )
+        return description
+
+    def labels(self) -> tuple[str, ...]:
+        labels = self.fields.get("labels") or []
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            self.errors["labels"] = "The labels must be a list of strings."
+            return ()
+        for label in labels:
+            if not label or any(c.isspace() for c in label):
+                self.errors["labels"] = f"The label '{label}' contains spaces which is invalid."
+            elif len(label) > MAX_LABEL:
+                self.errors["labels"] = "The label must be less than 255 characters."
+        return tuple(dict.fromkeys(labels))
+
+    def assignee(self, project: ProjectRow | None) -> str | None:
+        value = self.fields.get("assignee")
+        if value is None:
+            return None
+        account_id = _ref(value, "accountId")
+        if account_id is None:
+            self.errors["assignee"] = "Specify the assignee by accountId."
+            return None
+        if self.store.user(account_id) is None:
+            self.errors["assignee"] = (
+                "Specified user does not exist or you do not have required permissions"
+            )
+        elif project is not None and not self.store.is_assignable(account_id, project.key):
+            self.errors["assignee"] = f"User '{account_id}' cannot be assigned issues."
+        return account_id
+
+    def priority(self) -> str:
+        value = self.fields.get("priority")
+        priorities = self.store.priorities()
+        default = next(p.id for p in priorities if p.is_default)
+        if value is None:
+            return default
+        wanted_id, wanted_name = _ref(value, "id"), _ref(value, "name")
+        if wanted_id is None and wanted_name is None:
+            self.errors["priority"] = "Specify the Priority (id or name) in the string format"
+            return default
+        for priority in priorities:
+            if priority.id == wanted_id or priority.name == wanted_name:
+                return priority.id
+        self.errors["priority"] = "The priority selected is invalid."
+        return default
+
+    def parent(self, project: ProjectRow | None, issue_type: IssueTypeDef | None) -> int | None:
+        value = self.fields.get("parent")
+        if value is None:
+            return None
+        reference = _ref(value, "key", "id")
+        parent = self.store.issue(reference) if reference else None
+        if parent is None or (project is not None and parent.project_key != project.key):
+            self.errors["parent"] = "Could not find issue by id or key."
+            return None
+        parent_type = next(t for t in ISSUE_TYPES if t.id == parent.issue_type_id)
+        if issue_type is not None and parent_type.hierarchy_level <= issue_type.hierarchy_level:
+            self.errors["parent"] = "Given parent work item does not belong to appropriate hierarchy."
+        return parent.id
+
+    def sprint(self) -> int | None:
+        value = self.fields.get(SPRINT_FIELD)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.errors[SPRINT_FIELD] = "Number value expected as the Sprint id."
+            return None
+        sprint = self.store.sprint(value)
+        if sprint is None:
+            self.errors[SPRINT_FIELD] = f"Sprint with id {value} does not exist."
+            return None
+        if sprint.state == "closed":
+            self.errors[SPRINT_FIELD] = "Issue can be assigned only active or future sprints."
+        return sprint.id
+
+    def custom_fields(
+        self, project: ProjectRow | None, issue_type: IssueTypeDef | None
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        environment = self.fields.get(ENVIRONMENT_FIELD)
+        if environment is not None:
+            if isinstance(environment, str):
+                values[ENVIRONMENT_FIELD] = environment
+            else:
+                self.errors[ENVIRONMENT_FIELD] = "Environment must be a string."
+        if project is not None and issue_type is not None:
+            for required in EXTRA_REQUIRED_FIELDS.get((project.key, issue_type.id), ()):
+                if self.fields.get(required) in (None, ""):
+                    self.errors[required] = f"{CUSTOM_FIELDS[required]} is required."
+        for name in self.fields:
+            if name not in SYSTEM_FIELDS and name not in CUSTOM_FIELDS:
+                self.errors[name] = (
+                    f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                )
+        return values
+
+
+def _properties(raw: object) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, list):
+        raise ApiError(400, ["The issue properties must be a list of {key, value}."])
+    properties: dict[str, Any] = {}
+    for item in raw:
+        key = item.get("key") if isinstance(item, Mapping) else None
+        if not isinstance(key, str) or not key or len(key) > MAX_PROPERTY_KEY:
+            raise ApiError(400, ["The property key must be between 1 and 255 characters long."])
+        if "value" not in item:
+            raise ApiError(400, [f"The value of property '{key}' is missing."])
+        if len(repr(item["value"])) > MAX_PROPERTY_VALUE:
+            raise ApiError(400, [f"The value of property '{key}' is too long."])
+        properties[key] = item["value"]
+    return properties
+
+
+def validate_create(body: object, store: SandboxStore, account_id: str) -> IssueDraft:
+    """The draft to store, or ApiError (400 with every field error, or 403)."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("fields"), Mapping):
+        raise ApiError(400, ["The request must contain the issue's 'fields'."])
+    check = _CreateCheck(store, account_id, body["fields"])
+    project = check.project()
+    issue_type = check.issue_type()
+    draft = IssueDraft(
+        project_key=project.key if project else "",
+        issue_type_id=issue_type.id if issue_type else "",
+        summary=check.summary(),
+        description=check.description(),
+        labels=check.labels(),
+        assignee=check.assignee(project),
+        priority_id=check.priority(),
+        parent_id=check.parent(project, issue_type),
+        sprint_id=check.sprint(),
+        custom_fields=check.custom_fields(project, issue_type),
+        properties=_properties(body.get("properties")),
+    )
+    if check.errors:
+        raise ApiError(400, [], check.errors)
+    return draft

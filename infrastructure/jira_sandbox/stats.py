@@ -1,0 +1,58 @@
+"""What the sandbox was asked and how it answered, for `GET /_sandbox/stats`."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, defaultdict
+from typing import Any
+
+
+class SandboxStats:
+    """Thread-safe counters, keyed by route template (`POST /rest/api/3/issue`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests: Counter[str] = Counter()
+            self._responses: defaultdict[str, Counter[str]] = defaultdict(Counter)
+            self._statuses: Counter[str] = Counter()
+            self._rate_limited: Counter[str] = Counter()
+            self._faults: Counter[str] = Counter()
+            self._events: Counter[str] = Counter()
+
+    def request(self, route: str, status: int) -> None:
+        with self._lock:
+            self._requests[route] += 1
+            self._responses[route][str(status)] += 1
+            self._statuses[str(status)] += 1
+
+    def rate_limited(self, reason: str) -> None:
+        with self._lock:
+            self._rate_limited[reason] += 1
+
+    def fault(self, name: str) -> None:
+        with self._lock:
+            self._faults[name] += 1
+
+    def event(self, name: str, count: int = 1) -> None:
+        """Something the sandbox did: `issues_created`, `attachments_uploaded`, ..."""
+        with self._lock:
+            self._events[name] += count
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total_requests": sum(self._requests.values()),
+                "requests": dict(self._requests),
+                "responses": {route: dict(c) for route, c in self._responses.items()},
+                "statuses": dict(self._statuses),
+                "rate_limited": dict(self._rate_limited),
+                "faults_injected": dict(self._faults),
+                "issues_created": self._events["issues_created"],
+                "attachments_uploaded": self._events["attachments_uploaded"],
+                "links_created": self._events["links_created"],
+                "sprint_moves": self._events["sprint_moves"],
+            }

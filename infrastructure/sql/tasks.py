@@ -1,0 +1,67 @@
+"""Workers claim queued tasks with a lease; a dead worker's lease runs out and another takes over."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+
+from application.tasks import ClaimedTask
+from infrastructure.sql.database import Database
+
+
+class SqlTaskQueue:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def claim(self, worker: str, kinds: Sequence[str], lease_s: float) -> ClaimedTask | None:
+        """The oldest pending task whose session has no other task under a live lease."""
+        now = time.time()
+        marks = ", ".join("?" for _ in kinds)
+        with self.db.transaction(lock="ticketforge-task-claim") as cur:
+            cur.execute(
+                "SELECT task_id, kind, session_id, payload, attempts FROM rm_tasks t"
+                f" WHERE state = 'pending' AND kind IN ({marks})"
+                " AND (lease_until IS NULL OR lease_until < ?)"
+                " AND NOT EXISTS (SELECT 1 FROM rm_tasks o WHERE o.session_id = t.session_id"
+                "   AND o.task_id <> t.task_id AND o.state = 'pending' AND o.lease_until >= ?)"
+                " ORDER BY created_at LIMIT 1",
+                (*kinds, now, now),
+            )
+            row = cur.fetchone()
+            if row is None:
+                return None
+            cur.execute(
+                "UPDATE rm_tasks SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+                " WHERE task_id = ?",
+                (worker, now + lease_s, row[0]),
+            )
+        return ClaimedTask(
+            task_id=row[0], kind=row[1], session_id=row[2], payload=json.loads(row[3]),
+            attempts=int(row[4]) + 1,
+        )
+
+    def renew(self, task_id: str, worker: str, lease_s: float) -> bool:
+        with self.db.transaction(lock="ticketforge-task-claim") as cur:
+            cur.execute(
+                "UPDATE rm_tasks SET lease_until = ? WHERE task_id = ? AND lease_owner = ?"
+                " AND state = 'pending'",
+                (time.time() + lease_s, task_id, worker),
+            )
+            cur.execute("SELECT lease_owner FROM rm_tasks WHERE task_id = ?", (task_id,))
+            row = cur.fetchone()
+        return row is not None and row[0] == worker
+
+    def release(self, task_id: str, worker: str) -> None:
+        with self.db.transaction(lock="ticketforge-task-claim") as cur:
+            cur.execute(
+                "UPDATE rm_tasks SET lease_owner = NULL, lease_until = NULL"
+                " WHERE task_id = ? AND lease_owner = ?",
+                (task_id, worker),
+            )
+
+    def state(self, task_id: str) -> str | None:
+        with self.db.read() as cur:
+            cur.execute("SELECT state FROM rm_tasks WHERE task_id = ?", (task_id,))
+            row = cur.fetchone()
+        return None if row is None else str(row[0])

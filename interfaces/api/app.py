@@ -1,0 +1,55 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from interfaces.api import health, sessions, tickets
+from interfaces.api.errors import error_body, install_error_handlers
+from interfaces.bootstrap import Container
+
+MAX_BODY_BYTES_SLACK = 1024 * 1024
+
+
+def create_app(container: Container, *, manage_container: bool = False) -> FastAPI:
+    """Build the API around a container; with `manage_container`, start and close it too."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_container:
+            container.start()
+        try:
+            yield
+        finally:
+            if manage_container:
+                container.close()
+
+    app = FastAPI(title="ticketforge", version="0.1.0", lifespan=lifespan)
+    app.state.container = container
+    install_error_handlers(app)
+    limit = container.settings.max_upload_bytes + MAX_BODY_BYTES_SLACK
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return JSONResponse(
+                error_body(
+                    f"Request body of {declared} bytes is over the limit of {limit} bytes",
+                    "user_fixable",
+                    ["Send a smaller request (zip a config export, or upload files separately)"],
+                ),
+                status_code=413,
+            )
+        return await call_next(request)
+
+    app.include_router(health.router)
+    app.include_router(sessions.router)
+    app.include_router(tickets.router)
+    return app

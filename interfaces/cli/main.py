@@ -1,0 +1,252 @@
+"""The `ticketforge` command line."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from importlib.resources import files as package_files
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from application.generation.run import Progress as GenerationProgress
+from application.inventory.model import UploadedFile
+from application.inventory.parse import parse_inventory
+from application.users import User, UserExistsError
+from interfaces.bootstrap import Container, bootstrap
+from interfaces.settings import Settings
+
+app = typer.Typer(help="Turn a Drupal site's configuration inventory into a Jira backlog.")
+users_app = typer.Typer(help="Manage API users.")
+app.add_typer(users_app, name="users")
+console = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        console.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@users_app.command("create")
+def users_create(
+    name: str,
+    admin: Annotated[bool, typer.Option("--admin", help="Give the user the admin role")] = False,
+) -> None:
+    """Create a user and print its bearer token (alone, on the last line)."""
+    container = bootstrap(_settings())
+    try:
+        user, token = container.users.create(name, admin)
+    except UserExistsError as exc:
+        console.print(f"[red]{exc}[/red]; choose another name")
+        raise typer.Exit(1) from exc
+    finally:
+        container.close()
+    console.print(f"Created user '{user.name}'{' (admin)' if user.is_admin else ''}. Token:")
+    typer.echo(token)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Run the API, the projections and a worker in one process (embedded defaults)."""
+    import uvicorn
+
+    from interfaces.api.app import create_app
+
+    logging.basicConfig(level=logging.INFO)
+    container = bootstrap(_settings())
+    uvicorn.run(create_app(container, manage_container=True), host=host, port=port)
+
+
+@app.command()
+def worker(
+    threads: Annotated[int, typer.Option(help="Tasks to run at once")] = 1,
+) -> None:
+    """Run queued work (ticket generation) until interrupted."""
+    logging.basicConfig(level=logging.INFO)
+    settings = _settings().model_copy(update={"embedded_workers": 0})
+    container = bootstrap(settings)
+    container.projector.start()
+    container.worker.start(threads)
+    console.print(f"worker {container.worker.name} running; Ctrl-C to stop")
+    _wait_forever(container)
+
+
+@app.command()
+def projector() -> None:
+    """Keep the read models up to date until interrupted."""
+    logging.basicConfig(level=logging.INFO)
+    container = bootstrap(_settings().model_copy(update={"embedded_workers": 0}))
+    container.projector.start()
+    console.print("projector running; Ctrl-C to stop")
+    _wait_forever(container)
+
+
+def _wait_forever(container: Container) -> None:
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        container.close()
+
+
+def _sample_files(name: str) -> list[UploadedFile]:
+    folder = package_files("interfaces.cli").joinpath("samples", name)
+    return [
+        UploadedFile(name=entry.name, content=entry.read_bytes())
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".csv")
+    ]
+
+
+@app.command()
+def demo(
+    sample: Annotated[str, typer.Option(help="Bundled sample: nestwatch or small-site")] = "nestwatch",
+    inventory: Annotated[
+        Path | None, typer.Option(help="Use this inventory (CSV dir, config dir or zip) instead")
+    ] = None,
+) -> None:
+    """The whole workflow on a sample inventory, on embedded defaults."""
+    settings = _settings()
+    container = bootstrap(settings, start=True)
+    try:
+        _run_demo(container, sample, inventory)
+    finally:
+        container.close()
+
+
+def _run_demo(container: Container, sample: str, inventory: Path | None) -> None:
+    user = User(name="demo", is_admin=False)
+    if inventory is not None:
+        from interfaces.bootstrap import read_inventory_path
+
+        files = read_inventory_path(inventory)
+    else:
+        files = _sample_files(sample)
+    parsed = parse_inventory(files)
+    created = container.app.create_session(
+        name=f"Demo: {sample if inventory is None else inventory.name}",
+        site={
+            "site_name": "NestWatch" if sample == "nestwatch" else sample,
+            "description": "A citizen-science site where volunteers report bird nests",
+            "audience": "volunteer nest monitors and the project's editors",
+        },
+        jira_project_key="DEMO",
+        issue_type="Task",
+        default_labels=["ticketforge-demo"],
+        user=user,
+    )
+    session_id = created.session_id
+    console.rule(f"[bold]Session {session_id}")
+    container.app.upload_inventory(session_id, parsed, user)
+    table = Table(title=f"Inventory: {len(parsed.entities)} entities")
+    table.add_column("file")
+    table.add_column("kind")
+    table.add_column("rows", justify="right")
+    for f in parsed.files:
+        table.add_row(str(f["file_name"]), str(f["kind"]), str(f["rows"]))
+    console.print(table)
+    for warning in parsed.warnings[:5]:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+    done = threading.Event()
+    with Progress(
+        TextColumn("[bold]Drafting tickets"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("draft", total=100.0, stage="queued")
+
+        def on_progress(p: GenerationProgress) -> None:
+            if p.session_id != session_id:
+                return
+            bar.update(task, completed=p.percentage, stage=p.stage[:50])
+            if p.stage.startswith("Generation "):
+                done.set()
+
+        container.progress_listeners.append(on_progress)
+        task_id, _, result = container.app.request_generation(
+            session_id, container.settings.default_generator, user
+        )
+        container.wrote(result.position)
+        while not done.wait(0.5):
+            run = container.app.load_session(session_id).generation
+            if run is not None and run.task_id == task_id and run.status not in ("requested", "running"):
+                break
+        container.progress_listeners.remove(on_progress)
+    session = container.app.load_session(session_id)
+    run = session.generation
+    assert run is not None
+    console.print(
+        f"Generation {run.status}: {run.generated} tickets drafted by '{run.generator}', "
+        f"{run.failed} failed"
+    )
+    container.settle()
+    tickets = container.store.list("tickets", partition=str(session_id))
+    from projections.tickets import in_export_order
+
+    ordered = in_export_order(tickets)
+    listing = Table(title=f"Tickets in export order ({len(ordered)}; first 15 shown)")
+    for col in ("#", "group", "entity", "title", "deps"):
+        listing.add_column(col)
+    for i, t in enumerate(ordered[:15], 1):
+        listing.add_row(str(i), t["group"], t["config_name"], t["title"][:60], str(len(t["depends_on"])))
+    console.print(listing)
+
+    container.app.mark_ready(session_id, None, True, user)
+    report = container.app.validate_tickets(session_id, None, user)
+    console.print(
+        f"ADF validation: {report.passed}/{report.tickets_tested} passed, {report.failed} failed"
+    )
+    for r in report.results:
+        if r.status != "passed":
+            console.print(f"  [red]{r.ticket_title}[/red]: {r.error_message} -> {r.suggested_fix}")
+    session = container.app.load_session(session_id)
+    console.print(f"Export readiness: {session.export_blockers() or 'ready'}")
+    first = session.tickets_in_export_order()[0]
+    container.app.edit_ticket(
+        session_id, first.id, {"title": first.title + " (reviewed)"}, first.version, user
+    )
+    session = container.app.load_session(session_id)
+    console.print(
+        f"After editing '{first.config_name}': validation is {session.validation_state()}, "
+        f"export readiness: {session.export_blockers()}"
+    )
+    report = container.app.validate_tickets(session_id, None, user)
+    session = container.app.load_session(session_id)
+    console.print(
+        f"Re-validated: {report.passed}/{report.tickets_tested} passed; "
+        f"export readiness: {session.export_blockers() or 'ready'}"
+    )
+    container.settle()
+    console.print(f"[green]Demo finished.[/green] Data directory: {container.settings.data_dir}")
+
+
+@app.command("jira-sandbox")
+def jira_sandbox(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8080,
+    db: Annotated[Path | None, typer.Option(help="SQLite file for the sandbox's state")] = None,
+) -> None:
+    """Run the bundled Jira Cloud sandbox."""
+    from interfaces.bootstrap import run_jira_sandbox
+
+    settings = _settings()
+    run_jira_sandbox(host, port, db or settings.data_dir / "jira-sandbox.db")
+
+
+if __name__ == "__main__":
+    app()

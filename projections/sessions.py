@@ -1,0 +1,280 @@
+"""Session list and detail: stage, counts, files, generation run and validation state."""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+from typing import Any, ClassVar
+from uuid import UUID
+
+from domain.inventory import InventoryEntity
+from domain.session import Session
+from projections.base import Projection
+from projections.store import ViewTransaction
+
+TABLE = "sessions"
+
+
+def validation_state(doc: dict[str, Any]) -> str:
+    """Mirror of `Session.validation_state`, computed from the read model's fields."""
+    validated: dict[str, int | None] = doc["validated_at"]
+    if not validated:
+        return "missing"
+    if doc["failed_tickets"]:
+        return "failed"
+    seen = set(validated.values())
+    if seen == {doc["content_version"]}:
+        return "passed"
+    if seen == {None}:
+        return "missing"
+    return "stale"
+
+
+def public_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """The session as the API shows it (internal bookkeeping left out)."""
+    shown = {k: v for k, v in doc.items() if k not in ("validated_at", "ready_tickets")}
+    state = validation_state(doc)
+    shown["validation"] = {
+        "state": state,
+        "content_version": doc["content_version"],
+        "failed_tickets": len(doc["failed_tickets"]),
+        "last_run": doc.get("last_validation"),
+    }
+    ticket_count = len(doc["validated_at"])
+    shown["counts"] = {
+        **doc["counts"],
+        "tickets": ticket_count,
+        "ready": len(doc["ready_tickets"]),
+    }
+    blockers = []
+    if doc["stage"] not in ("review", "export_failed"):
+        blockers.append(f"the session is in stage '{doc['stage']}', not review")
+    if not ticket_count:
+        blockers.append("the session has no tickets")
+    if state != "passed":
+        blockers.append(f"validation is {state}: re-validation required")
+    if ticket_count - len(doc["ready_tickets"]):
+        blockers.append(f"{ticket_count - len(doc['ready_tickets'])} ticket(s) are not marked ready")
+    shown["export_ready"] = not blockers
+    shown["export_blockers"] = blockers
+    return shown
+
+
+class SessionsProjection(Projection):
+    name: ClassVar[str] = "sessions"
+    tables: ClassVar[tuple[str, ...]] = (TABLE,)
+
+    @singledispatchmethod
+    def process(self, event: Any, tx: ViewTransaction) -> None:
+        """Events this read model does not show."""
+
+    def _load(self, tx: ViewTransaction, event: Any) -> dict[str, Any]:
+        doc = tx.get(TABLE, str(event.originator_id))
+        assert doc is not None, f"session {event.originator_id} unknown to the sessions view"
+        doc["version"] = event.originator_version
+        doc["updated_at"] = event.timestamp.isoformat()
+        doc["updated_by"] = event.actor
+        return doc
+
+    def _save(self, tx: ViewTransaction, doc: dict[str, Any]) -> None:
+        tx.put(TABLE, doc["id"], doc, owner=doc["owner"], sort=0)
+
+    @process.register
+    def _created(self, event: Session.SessionCreated, tx: ViewTransaction) -> None:
+        doc = {
+            "id": str(event.originator_id),
+            "name": event.name,
+            "owner": event.owner,
+            "site": event.site,
+            "jira_project_key": event.jira_project_key,
+            "issue_type": event.issue_type,
+            "default_labels": event.default_labels,
+            "epic_key": event.epic_key,
+            "stage": "setup",
+            "files": {},
+            "warnings": [],
+            "counts": {"entities": 0, "by_group": {}, "by_kind": {}},
+            "content_version": 0,
+            "validated_at": {},
+            "failed_tickets": {},
+            "ready_tickets": {},
+            "last_validation": None,
+            "generation": None,
+            "generation_retries": 0,
+            "tokens": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "created_at": event.timestamp.isoformat(),
+            "updated_at": event.timestamp.isoformat(),
+            "updated_by": event.actor,
+            "version": event.originator_version,
+            "entities_by_kind": {},
+        }
+        self._save(tx, doc)
+
+    @process.register
+    def _uploaded(self, event: Session.InventoryUploaded, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        by_kind: dict[str, dict[str, int]] = doc["entities_by_kind"]
+        for kind in {e["kind"] for e in event.entities}:
+            by_kind[kind] = {}
+        for data in event.entities:
+            entity = InventoryEntity.from_dict(data)
+            groups = by_kind[entity.kind.value]
+            groups[entity.group.value] = groups.get(entity.group.value, 0) + 1
+        for f in event.files:
+            doc["files"][str(f["kind"])] = f
+        by_group: dict[str, int] = {}
+        for groups in by_kind.values():
+            for group, n in groups.items():
+                by_group[group] = by_group.get(group, 0) + n
+        doc["counts"] = {
+            "entities": sum(by_group.values()),
+            "by_group": by_group,
+            "by_kind": {k: sum(g.values()) for k, g in by_kind.items()},
+        }
+        doc["warnings"] = event.warnings
+        doc["stage"] = "uploaded"
+        doc["content_version"] += 1
+        self._save(tx, doc)
+
+    @process.register
+    def _generation_requested(self, event: Session.GenerationRequested, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        for ticket_id in event.discarded_ticket_ids:
+            doc["validated_at"].pop(str(ticket_id), None)
+            doc["ready_tickets"].pop(str(ticket_id), None)
+            doc["failed_tickets"].pop(str(ticket_id), None)
+        doc["generation_retries"] = event.attempt
+        doc["generation"] = {
+            "task_id": str(event.task_id),
+            "generator": event.generator,
+            "attempt": event.attempt,
+            "status": "requested",
+            "total": 0,
+            "generated": 0,
+            "failed": 0,
+            "errors": [],
+            "requested_at": event.timestamp.isoformat(),
+            "started_at": None,
+            "finished_at": None,
+        }
+        doc["stage"] = "processing"
+        doc["content_version"] += 1
+        self._save(tx, doc)
+
+    @process.register
+    def _generation_started(self, event: Session.GenerationStarted, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["generation"].update(
+            status="running", total=event.total, started_at=event.timestamp.isoformat()
+        )
+        self._save(tx, doc)
+
+    @process.register
+    def _ticket_generated(self, event: Session.TicketGenerated, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["validated_at"][str(event.ticket_id)] = None
+        doc["ready_tickets"].pop(str(event.ticket_id), None)
+        doc["failed_tickets"].pop(str(event.ticket_id), None)
+        run = doc["generation"]
+        if run is not None and run["task_id"] == str(event.task_id):
+            run["generated"] += 1
+        for key, value in event.usage.items():
+            doc["tokens"][key] = doc["tokens"].get(key, 0) + int(value)
+        doc["content_version"] += 1
+        self._save(tx, doc)
+
+    @process.register
+    def _ticket_failed(self, event: Session.TicketGenerationFailed, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        run = doc["generation"]
+        run["failed"] += 1
+        run["errors"].append(
+            {"config_name": event.config_name, "error": event.error, "category": event.category}
+        )
+        self._save(tx, doc)
+
+    def _finish(self, event: Any, tx: ViewTransaction, status: str, stage: str) -> dict[str, Any]:
+        doc = self._load(tx, event)
+        doc["generation"].update(status=status, finished_at=event.timestamp.isoformat())
+        doc["stage"] = stage
+        return doc
+
+    @process.register
+    def _completed(self, event: Session.GenerationCompleted, tx: ViewTransaction) -> None:
+        self._save(tx, self._finish(event, tx, "completed", "review"))
+
+    @process.register
+    def _failed(self, event: Session.GenerationFailed, tx: ViewTransaction) -> None:
+        doc = self._finish(event, tx, "failed", "processing_failed")
+        doc["generation"]["errors"].append(
+            {"config_name": "", "error": event.error, "category": event.category}
+        )
+        self._save(tx, doc)
+
+    @process.register
+    def _cancelled(self, event: Session.GenerationCancelled, tx: ViewTransaction) -> None:
+        self._save(tx, self._finish(event, tx, "cancelled", "cancelled"))
+
+    @process.register
+    def _content_changed(self, event: Session.TicketEdited, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["content_version"] += 1
+        self._save(tx, doc)
+
+    @process.register
+    def _reordered(self, event: Session.TicketsReordered, tx: ViewTransaction) -> None:
+        self._content_changed(event, tx)  # type: ignore[arg-type]
+
+    @process.register
+    def _dep_added(self, event: Session.DependencyAdded, tx: ViewTransaction) -> None:
+        self._content_changed(event, tx)  # type: ignore[arg-type]
+
+    @process.register
+    def _dep_removed(self, event: Session.DependencyRemoved, tx: ViewTransaction) -> None:
+        self._content_changed(event, tx)  # type: ignore[arg-type]
+
+    @process.register
+    def _ready(self, event: Session.TicketMarkedReady, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        for ticket_id in event.ticket_ids:
+            if event.ready:
+                doc["ready_tickets"][str(ticket_id)] = True
+            else:
+                doc["ready_tickets"].pop(str(ticket_id), None)
+        self._save(tx, doc)
+
+    @process.register
+    def _passed(self, event: Session.ValidationPassed, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        self._record_validation(doc, event, [str(t) for t in event.ticket_ids], {})
+        self._save(tx, doc)
+
+    @process.register
+    def _validation_failed(self, event: Session.ValidationFailed, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        failed = {f["ticket_id"]: f.get("error", "invalid") for f in event.failures}
+        self._record_validation(doc, event, [str(t) for t in event.passed_ticket_ids], failed)
+        self._save(tx, doc)
+
+    @staticmethod
+    def _record_validation(
+        doc: dict[str, Any], event: Any, passed: list[str], failed: dict[str, str]
+    ) -> None:
+        for ticket_id in passed:
+            doc["validated_at"][ticket_id] = event.content_version
+            doc["failed_tickets"].pop(ticket_id, None)
+        for ticket_id, error in failed.items():
+            doc["validated_at"][ticket_id] = None
+            doc["failed_tickets"][ticket_id] = error
+        doc["last_validation"] = {
+            "status": "failed" if failed else "passed",
+            "content_version": event.content_version,
+            "tickets_tested": len(passed) + len(failed),
+            "passed": len(passed),
+            "failed": len(failed),
+            "at": event.timestamp.isoformat(),
+            "by": event.actor,
+        }
+
+
+def session_id_of(doc: dict[str, Any]) -> UUID:
+    return UUID(doc["id"])

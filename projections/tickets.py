@@ -1,0 +1,165 @@
+"""The review list: one row per ticket, and the export order computed from it."""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+from typing import Any, ClassVar
+from uuid import UUID
+
+from domain.inventory import InventoryEntity
+from domain.ordering import export_order
+from domain.session import Session
+from projections.base import Projection
+from projections.store import ViewTransaction
+
+TABLE = "tickets"
+ENTITIES = "entities"
+SESSION_DEFAULTS = "ticket_defaults"
+
+
+class TicketsProjection(Projection):
+    name: ClassVar[str] = "tickets"
+    tables: ClassVar[tuple[str, ...]] = (TABLE, ENTITIES, SESSION_DEFAULTS)
+
+    @singledispatchmethod
+    def process(self, event: Any, tx: ViewTransaction) -> None:
+        """Events this read model does not show."""
+
+    def _put(self, tx: ViewTransaction, doc: dict[str, Any]) -> None:
+        tx.put(TABLE, doc["id"], doc, partition=doc["session_id"], sort=doc["user_order"])
+
+    def _get(self, tx: ViewTransaction, ticket_id: UUID) -> dict[str, Any]:
+        doc = tx.get(TABLE, str(ticket_id))
+        assert doc is not None, f"ticket {ticket_id} unknown to the tickets view"
+        return doc
+
+    @process.register
+    def _created(self, event: Session.SessionCreated, tx: ViewTransaction) -> None:
+        tx.put(SESSION_DEFAULTS, str(event.originator_id), {"labels": event.default_labels})
+
+    @process.register
+    def _uploaded(self, event: Session.InventoryUploaded, tx: ViewTransaction) -> None:
+        session_id = str(event.originator_id)
+        kinds = {e["kind"] for e in event.entities}
+        for old in tx.partition(ENTITIES, session_id):
+            if old["kind"] in kinds:
+                tx.delete(ENTITIES, f"{session_id}:{old['config_name']}")
+        for data in event.entities:
+            entity = InventoryEntity.from_dict(data)
+            row = {**entity.to_dict(), "group": entity.group.value, "session_id": session_id}
+            tx.put(ENTITIES, f"{session_id}:{entity.config_name}", row, partition=session_id)
+
+    @process.register
+    def _generation_requested(self, event: Session.GenerationRequested, tx: ViewTransaction) -> None:
+        for ticket_id in event.discarded_ticket_ids:
+            tx.delete(TABLE, str(ticket_id))
+
+    @process.register
+    def _generated(self, event: Session.TicketGenerated, tx: ViewTransaction) -> None:
+        session_id = str(event.originator_id)
+        entity = tx.get(ENTITIES, f"{session_id}:{event.config_name}") or {}
+        self._put(
+            tx,
+            {
+                "id": str(event.ticket_id),
+                "session_id": session_id,
+                "config_name": event.config_name,
+                "kind": entity.get("kind", ""),
+                "group": entity.get("group", ""),
+                "entity_label": entity.get("label", ""),
+                "title": event.title,
+                "user_story": event.user_story,
+                "analysis": event.analysis,
+                "verification": event.verification,
+                "generator": event.generator,
+                "user_order": event.user_order,
+                "depends_on": [str(d) for d in event.depends_on],
+                "ready": False,
+                "assignee": None,
+                "sprint": None,
+                "priority": None,
+                "labels": (tx.get(SESSION_DEFAULTS, session_id) or {}).get("labels", []),
+                "version": 1,
+                "usage": event.usage,
+                "validation": {"state": "missing", "content_version": None, "error": None},
+                "updated_at": event.timestamp.isoformat(),
+                "updated_by": event.actor,
+            },
+        )
+
+    @process.register
+    def _edited(self, event: Session.TicketEdited, tx: ViewTransaction) -> None:
+        doc = self._get(tx, event.ticket_id)
+        doc.update(event.changes)
+        doc["version"] = event.ticket_version
+        doc["updated_at"] = event.timestamp.isoformat()
+        doc["updated_by"] = event.actor
+        self._put(tx, doc)
+
+    @process.register
+    def _reordered(self, event: Session.TicketsReordered, tx: ViewTransaction) -> None:
+        for position, ticket_id in enumerate(event.ticket_ids, 1):
+            doc = self._get(tx, ticket_id)
+            if doc["user_order"] != position:
+                doc["user_order"] = position
+                self._put(tx, doc)
+
+    @process.register
+    def _dep_added(self, event: Session.DependencyAdded, tx: ViewTransaction) -> None:
+        doc = self._get(tx, event.ticket_id)
+        doc["depends_on"] = sorted({*doc["depends_on"], str(event.depends_on)})
+        self._put(tx, doc)
+
+    @process.register
+    def _dep_removed(self, event: Session.DependencyRemoved, tx: ViewTransaction) -> None:
+        doc = self._get(tx, event.ticket_id)
+        doc["depends_on"] = [d for d in doc["depends_on"] if d != str(event.depends_on)]
+        self._put(tx, doc)
+
+    @process.register
+    def _ready(self, event: Session.TicketMarkedReady, tx: ViewTransaction) -> None:
+        for ticket_id in event.ticket_ids:
+            doc = self._get(tx, ticket_id)
+            doc["ready"] = event.ready
+            self._put(tx, doc)
+
+    def _mark_passed(self, tx: ViewTransaction, ticket_ids: list[UUID], content_version: int) -> None:
+        for ticket_id in ticket_ids:
+            doc = self._get(tx, ticket_id)
+            doc["validation"] = {"state": "passed", "content_version": content_version, "error": None}
+            self._put(tx, doc)
+
+    @process.register
+    def _passed(self, event: Session.ValidationPassed, tx: ViewTransaction) -> None:
+        self._mark_passed(tx, event.ticket_ids, event.content_version)
+
+    @process.register
+    def _failed(self, event: Session.ValidationFailed, tx: ViewTransaction) -> None:
+        self._mark_passed(tx, event.passed_ticket_ids, event.content_version)
+        for failure in event.failures:
+            doc = self._get(tx, UUID(failure["ticket_id"]))
+            doc["validation"] = {
+                "state": "failed",
+                "content_version": event.content_version,
+                "error": failure.get("error"),
+                "suggested_fix": failure.get("suggested_fix"),
+            }
+            self._put(tx, doc)
+
+
+def in_export_order(tickets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dependencies first, `user_order` within a level."""
+    by_id = {t["id"]: t for t in tickets}
+    ids = export_order(
+        [(t["id"], int(t["user_order"])) for t in tickets],
+        {t["id"]: t["depends_on"] for t in tickets},
+    )
+    return [by_id[i] for i in ids]
+
+
+def with_freshness(ticket: dict[str, Any], content_version: int) -> dict[str, Any]:
+    """A passed validation from an older content version shows as stale."""
+    validation = dict(ticket["validation"])
+    if validation["state"] == "passed" and validation["content_version"] != content_version:
+        validation["state"] = "stale"
+    return {**ticket, "validation": validation}
