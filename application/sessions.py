@@ -67,6 +67,7 @@ class TicketForge(Application[UUID]):
 
     def load_session(self, session_id: UUID, user: User | None = None) -> Session:
         """The session, if it exists and `user` may see it (a stranger gets 404, not 403)."""
+        session: object
         try:
             session = self.repository.get(session_id)
         except AggregateNotFoundError:
@@ -184,7 +185,9 @@ class TicketForge(Application[UUID]):
             lambda s: s.edit_ticket(ticket_id, changes, expected_version, user.name),
         )
 
-    def reorder_tickets(self, session_id: UUID, ticket_ids: list[UUID], user: User) -> CommandResult:
+    def reorder_tickets(
+        self, session_id: UUID, ticket_ids: list[UUID], user: User
+    ) -> CommandResult:
         return self.update_session(
             session_id, user, lambda s: s.reorder_tickets(ticket_ids, user.name)
         )

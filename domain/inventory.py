@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Group(str, Enum):
+class Group(StrEnum):
     """Processing groups, declared in processing order."""
 
     CONTENT = "Content"
@@ -23,7 +23,7 @@ class Group(str, Enum):
         return list(Group).index(self)
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """Kinds of inventory file; the value is the keyword in a file name."""
 
     BUNDLES = "bundles"

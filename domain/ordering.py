@@ -38,7 +38,7 @@ def check_no_cycle(
     depends_on: NodeId,
     label: Mapping[NodeId, str],
 ) -> None:
-    """Refuse `ticket depends on depends_on` if `depends_on` already (transitively) needs `ticket`."""
+    """Refuse `ticket` -> `depends_on` when `depends_on` already (transitively) needs `ticket`."""
     if ticket == depends_on:
         name = label.get(ticket, str(ticket))
         raise DependencyCycleError([name, name])
@@ -83,8 +83,10 @@ def export_order(
 def _cycle_among(edges: Mapping[NodeId, Iterable[NodeId]], remaining: set[NodeId]) -> list[NodeId]:
     """Every ticket left after a topological sort waits on another left one: walk until a repeat."""
     walk: list[NodeId] = []
-    node = min(remaining, key=str)
+    node: NodeId = min(remaining, key=str)
     while node not in walk:
         walk.append(node)
         node = min((d for d in edges.get(node, ()) if d in remaining), key=str)
-    return [*walk[walk.index(node) :], node]
+    cycle = walk[walk.index(node) :]
+    cycle.append(node)
+    return cycle

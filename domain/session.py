@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -158,7 +158,9 @@ class Session(Aggregate):
         self._inventory_uploaded(
             files=files,
             entities=[e.to_dict() for e in entities],
-            replaced_kinds=[k for k in kinds if any(e.kind.value == k for e in self.entities.values())],
+            replaced_kinds=[
+                k for k in kinds if any(e.kind.value == k for e in self.entities.values())
+            ],
             warnings=warnings,
             actor=actor,
         )
@@ -625,7 +627,6 @@ class Session(Aggregate):
             [(t.id, t.user_order) for t in self.tickets.values()], self.dependency_edges()
         )
         return [self.tickets[i] for i in ids]
-
 
 
 class DependencyView(Mapping[UUID, set[UUID]]):

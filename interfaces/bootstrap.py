@@ -13,9 +13,9 @@ from typing import Any
 from uuid import UUID
 
 from application.generation.offline import OfflineDrafter
-from application.inventory.model import UploadedFile
 from application.generation.port import TicketDrafter
 from application.generation.run import GenerationRunner, Progress
+from application.inventory.model import UploadedFile
 from application.sessions import TicketForge
 from application.tasks import ClaimedTask, TaskQueue
 from application.users import UserDirectory

@@ -53,7 +53,9 @@ def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     if state != "passed":
         blockers.append(f"validation is {state}: re-validation required")
     if ticket_count - len(doc["ready_tickets"]):
-        blockers.append(f"{ticket_count - len(doc['ready_tickets'])} ticket(s) are not marked ready")
+        blockers.append(
+            f"{ticket_count - len(doc['ready_tickets'])} ticket(s) are not marked ready"
+        )
     shown["export_ready"] = not blockers
     shown["export_blockers"] = blockers
     return shown
@@ -136,7 +138,9 @@ class SessionsProjection(Projection):
         self._save(tx, doc)
 
     @process.register
-    def _generation_requested(self, event: Session.GenerationRequested, tx: ViewTransaction) -> None:
+    def _generation_requested(
+        self, event: Session.GenerationRequested, tx: ViewTransaction
+    ) -> None:
         doc = self._load(tx, event)
         for ticket_id in event.discarded_ticket_ids:
             doc["validated_at"].pop(str(ticket_id), None)
@@ -222,15 +226,15 @@ class SessionsProjection(Projection):
 
     @process.register
     def _reordered(self, event: Session.TicketsReordered, tx: ViewTransaction) -> None:
-        self._content_changed(event, tx)  # type: ignore[arg-type]
+        self._content_changed(event, tx)
 
     @process.register
     def _dep_added(self, event: Session.DependencyAdded, tx: ViewTransaction) -> None:
-        self._content_changed(event, tx)  # type: ignore[arg-type]
+        self._content_changed(event, tx)
 
     @process.register
     def _dep_removed(self, event: Session.DependencyRemoved, tx: ViewTransaction) -> None:
-        self._content_changed(event, tx)  # type: ignore[arg-type]
+        self._content_changed(event, tx)
 
     @process.register
     def _ready(self, event: Session.TicketMarkedReady, tx: ViewTransaction) -> None:

@@ -43,7 +43,9 @@ class ViewTransaction(Protocol):
 
     def partition(self, table: str, partition: str) -> list[dict[str, Any]]: ...
 
-    def enqueue_task(self, task_id: str, kind: str, session_id: str, payload: dict[str, Any]) -> None:
+    def enqueue_task(
+        self, task_id: str, kind: str, session_id: str, payload: dict[str, Any]
+    ) -> None:
         """Hand work to the workers (a durable queue row)."""
         ...
 
@@ -80,7 +82,9 @@ class ReadModelStore(Protocol):
         offset: int = 0,
     ) -> list[dict[str, Any]]: ...
 
-    def count(self, table: str, *, partition: str | None = None, owner: str | None = None) -> int: ...
+    def count(
+        self, table: str, *, partition: str | None = None, owner: str | None = None
+    ) -> int: ...
 
     def drop_projection(self, projection: str, tables: Sequence[str]) -> None:
         """Forget a projection's rows and position (for a rebuild from event 1)."""

@@ -50,7 +50,9 @@ class TicketsProjection(Projection):
             tx.put(ENTITIES, f"{session_id}:{entity.config_name}", row, partition=session_id)
 
     @process.register
-    def _generation_requested(self, event: Session.GenerationRequested, tx: ViewTransaction) -> None:
+    def _generation_requested(
+        self, event: Session.GenerationRequested, tx: ViewTransaction
+    ) -> None:
         for ticket_id in event.discarded_ticket_ids:
             tx.delete(TABLE, str(ticket_id))
 
@@ -123,10 +125,16 @@ class TicketsProjection(Projection):
             doc["ready"] = event.ready
             self._put(tx, doc)
 
-    def _mark_passed(self, tx: ViewTransaction, ticket_ids: list[UUID], content_version: int) -> None:
+    def _mark_passed(
+        self, tx: ViewTransaction, ticket_ids: list[UUID], content_version: int
+    ) -> None:
         for ticket_id in ticket_ids:
             doc = self._get(tx, ticket_id)
-            doc["validation"] = {"state": "passed", "content_version": content_version, "error": None}
+            doc["validation"] = {
+                "state": "passed",
+                "content_version": content_version,
+                "error": None,
+            }
             self._put(tx, doc)
 
     @process.register

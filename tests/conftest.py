@@ -24,7 +24,9 @@ def postgres_cluster() -> Iterator[ThrowawayPostgres]:
         cluster.stop()
 
 
-def make_settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest, **extra: object) -> Settings:
+def make_settings(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, **extra: object
+) -> Settings:
     values: dict[str, object] = {
         "TICKETFORGE_DATA_DIR": str(tmp_path / "data"),
         "TICKETFORGE_GENERATOR": "offline",

@@ -70,7 +70,9 @@ class GenerationRunner:
         drafter = self.drafter_for(run.generator)
         entities = session.entities_in_order()
         order = {e.config_name: i for i, e in enumerate(entities, 1)}
-        drafted = {t.config_name for t in session.tickets.values()} if run.status == "running" else set()
+        drafted = (
+            {t.config_name for t in session.tickets.values()} if run.status == "running" else set()
+        )
         failed = {e["config_name"] for e in run.errors}
         if run.status == "requested":
             session.start_generation(task_id, len(entities), WORKER_ACTOR)
@@ -177,9 +179,7 @@ class GenerationRunner:
             return None
         return result is not None
 
-    def _finish(
-        self, holder: list[Session], task_id: UUID, report: Callable[[str], None]
-    ) -> str:
+    def _finish(self, holder: list[Session], task_id: UUID, report: Callable[[str], None]) -> str:
         def command(session: Session) -> None:
             run = session.check_generation_task(task_id)
             if run.total and run.failed == run.total:

@@ -21,7 +21,7 @@ class JiraError(Exception):
     default_category = USER_FIXABLE
     default_recovery: tuple[str, ...] = ()
 
-    def __init__(  # noqa: PLR0917 - the positional order is the agreed interface
+    def __init__(
         self,
         message: str,
         status: int | None = None,

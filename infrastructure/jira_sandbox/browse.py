@@ -76,7 +76,8 @@ def render_issue_page(
 <html lang="en"><head><meta charset="utf-8">
 <title>[{escape(issue.key)}] {escape(issue.summary)}</title><style>{_STYLE}</style></head>
 <body>
-<p class="key">{escape(issue.project_key)} / <a href="/browse/{escape(issue.key)}">{escape(issue.key)}</a></p>
+<p class="key">{escape(issue.project_key)} /
+<a href="/browse/{escape(issue.key)}">{escape(issue.key)}</a></p>
 <h1 id="summary">{escape(issue.summary)}</h1>
 <dl>
 <dt>Type</dt><dd>{escape(issue_type)}</dd>

@@ -124,7 +124,9 @@ class _CreateCheck:
         if len(summary) > MAX_SUMMARY:
             self.errors["summary"] = "Summary must be less than 255 characters."
         elif "\n" in summary or "\r" in summary:
-            self.errors["summary"] = "The summary is invalid because it contains newline characters."
+            self.errors["summary"] = (
+                "The summary is invalid because it contains newline characters."
+            )
         return summary
 
     def description(self) -> dict[str, Any] | None:
@@ -196,7 +198,9 @@ class _CreateCheck:
             return None
         parent_type = next(t for t in ISSUE_TYPES if t.id == parent.issue_type_id)
         if issue_type is not None and parent_type.hierarchy_level <= issue_type.hierarchy_level:
-            self.errors["parent"] = "Given parent work item does not belong to appropriate hierarchy."
+            self.errors["parent"] = (
+                "Given parent work item does not belong to appropriate hierarchy."
+            )
         return parent.id
 
     def sprint(self) -> int | None:
@@ -231,7 +235,8 @@ class _CreateCheck:
         for name in self.fields:
             if name not in SYSTEM_FIELDS and name not in CUSTOM_FIELDS:
                 self.errors[name] = (
-                    f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                    f"Field '{name}' cannot be set. "
+                    "It is not on the appropriate screen, or unknown."
                 )
         return values
 

@@ -106,7 +106,9 @@ class _Parser:
     def expect_word(self, *words: str) -> None:
         token = self.take()
         if not token.is_word(*words):
-            raise JqlError(f"Error in the JQL Query: expected {words[0].upper()} but got '{token.text}'.")
+            raise JqlError(
+                f"Error in the JQL Query: expected {words[0].upper()} but got '{token.text}'."
+            )
 
     def parse(self) -> JqlQuery:
         clauses: list[Clause] = []
@@ -122,7 +124,9 @@ class _Parser:
             self.take()
             self.expect_word("by")
             order.append(self.order_item())
-            while (token := self.peek()) is not None and token.kind == "punct" and token.text == ",":
+            while (
+                (token := self.peek()) is not None and token.kind == "punct" and token.text == ","
+            ):
                 self.take()
                 order.append(self.order_item())
         token = self.peek()
@@ -164,7 +168,8 @@ class _Parser:
         allowed = {"=", "!="} if name in LIST_FIELDS else {">", ">=", "<", "<="}
         if token.text not in allowed:
             raise JqlError(
-                f"The operator '{token.text}' is not supported by the '{name}' field in the sandbox."
+                f"The operator '{token.text}' is not supported by the '{name}' field "
+                "in the sandbox."
             )
         return Clause(name, token.text, (self.value(name),))
 

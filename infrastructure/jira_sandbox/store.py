@@ -44,7 +44,9 @@ ISSUE_TYPES = (
     IssueTypeDef("10000", "Epic", "A big user story that needs to be broken down.", 1),
     IssueTypeDef("10001", "Task", "A small, distinct piece of work."),
     IssueTypeDef("10002", "Story", "A user story: functionality told from a user's view."),
-    IssueTypeDef("10003", "Bug", "A problem which impairs or prevents the functions of the product."),
+    IssueTypeDef(
+        "10003", "Bug", "A problem which impairs or prevents the functions of the product."
+    ),
 )
 STATUSES = (
     StatusDef("10000", "To Do", 2, "new", "To Do", "blue-gray"),
@@ -69,7 +71,9 @@ ALL_PROJECT_PERMISSIONS = tuple(PERMISSIONS)
 SPRINT_FIELD = "customfield_10020"
 ENVIRONMENT_FIELD = "customfield_10040"
 #: (project key, issue type id) -> custom fields required on create, beyond the system ones.
-EXTRA_REQUIRED_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {("TF", "10003"): (ENVIRONMENT_FIELD,)}
+EXTRA_REQUIRED_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("TF", "10003"): (ENVIRONMENT_FIELD,)
+}
 
 
 def account_id_for(email: str) -> str:
@@ -87,8 +91,16 @@ class SeedUser:
 
 
 SEED_USERS = (
-    SeedUser("demo@example.com", "Demo Admin", permissions={"DEMO": ALL_PROJECT_PERMISSIONS, "TF": ALL_PROJECT_PERMISSIONS}),
-    SeedUser("alice@example.com", "Alice Builder", permissions={"DEMO": ALL_PROJECT_PERMISSIONS, "TF": ALL_PROJECT_PERMISSIONS}),
+    SeedUser(
+        "demo@example.com",
+        "Demo Admin",
+        permissions={"DEMO": ALL_PROJECT_PERMISSIONS, "TF": ALL_PROJECT_PERMISSIONS},
+    ),
+    SeedUser(
+        "alice@example.com",
+        "Alice Builder",
+        permissions={"DEMO": ALL_PROJECT_PERMISSIONS, "TF": ALL_PROJECT_PERMISSIONS},
+    ),
     SeedUser("bob@example.com", "Bob Reviewer", permissions={"DEMO": ALL_PROJECT_PERMISSIONS}),
     SeedUser("carol@example.com", "Carol Themer", permissions={"DEMO": ALL_PROJECT_PERMISSIONS}),
     SeedUser("dave@example.com", "Dave Outsider", permissions={"TF": ALL_PROJECT_PERMISSIONS}),
@@ -161,8 +173,19 @@ CREATE TABLE IF NOT EXISTS issue_links(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 TABLES = (
-    "users", "projects", "project_permissions", "priorities", "link_types", "boards",
-    "sprints", "issues", "issue_labels", "issue_properties", "attachments", "issue_links", "meta",
+    "users",
+    "projects",
+    "project_permissions",
+    "priorities",
+    "link_types",
+    "boards",
+    "sprints",
+    "issues",
+    "issue_labels",
+    "issue_properties",
+    "attachments",
+    "issue_links",
+    "meta",
 )
 FIRST_ISSUE_ID = 10000
 FIRST_ATTACHMENT_ID = 10000
@@ -373,7 +396,9 @@ class SandboxStore:
         if existing is not None:
             return existing.account_id
         with self._tx() as cur:
-            account_id = self._insert_user(cur, email, email.split("@")[0].title(), True)
+            account_id = self._insert_user(
+                cur, email, email.split("@", maxsplit=1)[0].title(), True
+            )
             cur.executemany(
                 "INSERT OR IGNORE INTO project_permissions VALUES (?, ?, ?)",
                 [(p, account_id, perm) for p in projects for perm in ALL_PROJECT_PERMISSIONS],
@@ -466,7 +491,11 @@ class SandboxStore:
 
     def sprint(self, sprint_id: int) -> SprintRow | None:
         row = self._row("SELECT * FROM sprints WHERE id = ?", (sprint_id,))
-        return None if row is None else SprintRow(row["id"], row["board_id"], row["name"], row["state"])
+        return (
+            None
+            if row is None
+            else SprintRow(row["id"], row["board_id"], row["name"], row["state"])
+        )
 
     # -- issues ---------------------------------------------------------------------
 
@@ -502,6 +531,10 @@ class SandboxStore:
         else:
             row = self._row("SELECT * FROM issues WHERE key = ?", (text.upper(),))
         return None if row is None else self._issue(row)
+
+    def recent_issues(self, limit: int) -> list[IssueRow]:
+        rows = self._rows("SELECT * FROM issues ORDER BY id DESC LIMIT ?", (limit,))
+        return [self._issue(r) for r in rows]
 
     def count_issues(self) -> int:
         row = self._row("SELECT COUNT(*) AS n FROM issues")
@@ -593,16 +626,32 @@ class SandboxStore:
             ).fetchone()["id"]
             cur.execute(
                 "INSERT INTO attachments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (attachment_id, issue_id, filename, mime_type, len(content), content, author, stamp),
+                (
+                    attachment_id,
+                    issue_id,
+                    filename,
+                    mime_type,
+                    len(content),
+                    content,
+                    author,
+                    stamp,
+                ),
             )
             cur.execute("UPDATE issues SET updated = ? WHERE id = ?", (stamp, issue_id))
-        return AttachmentRow(attachment_id, issue_id, filename, mime_type, len(content), author, stamp)
+        return AttachmentRow(
+            attachment_id, issue_id, filename, mime_type, len(content), author, stamp
+        )
 
     @staticmethod
     def _attachment(row: sqlite3.Row) -> AttachmentRow:
         return AttachmentRow(
-            row["id"], row["issue_id"], row["filename"], row["mime_type"], row["size"],
-            row["author"], row["created"],
+            row["id"],
+            row["issue_id"],
+            row["filename"],
+            row["mime_type"],
+            row["size"],
+            row["author"],
+            row["created"],
         )
 
     def attachments(self, issue_id: int) -> list[AttachmentRow]:
@@ -631,7 +680,8 @@ class SandboxStore:
             created = cur.rowcount == 1
             if created:
                 cur.execute(
-                    "UPDATE issues SET updated = ? WHERE id IN (?, ?)", (stamp, inward_id, outward_id)
+                    "UPDATE issues SET updated = ? WHERE id IN (?, ?)",
+                    (stamp, inward_id, outward_id),
                 )
         return created
 

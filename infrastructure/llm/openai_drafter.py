@@ -142,7 +142,7 @@ def _log_retry(state: RetryCallState, what: str) -> None:
 class OpenAIDrafter:
     """Drafts tickets with a chat model; safe to share between threads."""
 
-    def __init__(  # noqa: PLR0917 - the positional order is the composition root's contract
+    def __init__(
         self,
         api_key: str | None,
         base_url: str | None,

@@ -96,7 +96,9 @@ class SqlViewTransaction:
                 found[key] = doc
         return list(found.values())
 
-    def enqueue_task(self, task_id: str, kind: str, session_id: str, payload: dict[str, Any]) -> None:
+    def enqueue_task(
+        self, task_id: str, kind: str, session_id: str, payload: dict[str, Any]
+    ) -> None:
         self._cur.execute(
             "INSERT INTO rm_tasks (task_id, kind, session_id, payload, state, attempts, created_at)"
             " VALUES (?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (task_id) DO NOTHING",
@@ -172,9 +174,7 @@ class SqlReadModelStore:
         doc: dict[str, Any] = json.loads(row[0])
         return doc
 
-    def _where(
-        self, table: str, partition: str | None, owner: str | None
-    ) -> tuple[str, list[Any]]:
+    def _where(self, table: str, partition: str | None, owner: str | None) -> tuple[str, list[Any]]:
         clauses, params = ["tbl = ?"], [table]
         if partition is not None:
             clauses.append("part = ?")

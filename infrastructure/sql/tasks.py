@@ -1,4 +1,4 @@
-"""Workers claim queued tasks with a lease; a dead worker's lease runs out and another takes over."""
+"""Workers claim queued tasks with a lease; when a worker dies, its lease runs out."""
 
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ class SqlTaskQueue:
                 (worker, now + lease_s, row[0]),
             )
         return ClaimedTask(
-            task_id=row[0], kind=row[1], session_id=row[2], payload=json.loads(row[3]),
+            task_id=row[0],
+            kind=row[1],
+            session_id=row[2],
+            payload=json.loads(row[3]),
             attempts=int(row[4]) + 1,
         )
 

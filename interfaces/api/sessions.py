@@ -146,7 +146,9 @@ def _generator_name(container: ContainerDep, requested: str | None) -> str:
                 ["Set OPENAI_API_KEY and/or OPENAI_BASE_URL, or use the offline generator"],
             )
         return requested if ":" in requested else f"openai:{settings.openai_model}"
-    raise ApiError(422, f"Unknown generator '{requested}'", "user_fixable", ["Use offline or openai"])
+    raise ApiError(
+        422, f"Unknown generator '{requested}'", "user_fixable", ["Use offline or openai"]
+    )
 
 
 def _start_generation(

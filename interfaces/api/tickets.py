@@ -132,7 +132,11 @@ def edit_ticket(
 
 @router.put("/ticket-order")
 def reorder(
-    session_id: UUID, body: TicketOrder, container: ContainerDep, user: CurrentUser, response: Response
+    session_id: UUID,
+    body: TicketOrder,
+    container: ContainerDep,
+    user: CurrentUser,
+    response: Response,
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
     result = container.app.reorder_tickets(session_id, body.ticket_ids, user)
@@ -172,7 +176,11 @@ def remove_dependency(
 
 @router.post("/tickets/ready")
 def mark_ready(
-    session_id: UUID, body: ReadyBody, container: ContainerDep, user: CurrentUser, response: Response
+    session_id: UUID,
+    body: ReadyBody,
+    container: ContainerDep,
+    user: CurrentUser,
+    response: Response,
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
     result = container.app.mark_ready(session_id, body.ticket_ids, body.ready, user)

@@ -111,7 +111,9 @@ def _sample_files(name: str) -> list[UploadedFile]:
 
 @app.command()
 def demo(
-    sample: Annotated[str, typer.Option(help="Bundled sample: nestwatch or small-site")] = "nestwatch",
+    sample: Annotated[
+        str, typer.Option(help="Bundled sample: nestwatch or small-site")
+    ] = "nestwatch",
     inventory: Annotated[
         Path | None, typer.Option(help="Use this inventory (CSV dir, config dir or zip) instead")
     ] = None,
@@ -184,7 +186,11 @@ def _run_demo(container: Container, sample: str, inventory: Path | None) -> None
         container.wrote(result.position)
         while not done.wait(0.5):
             run = container.app.load_session(session_id).generation
-            if run is not None and run.task_id == task_id and run.status not in ("requested", "running"):
+            if (
+                run is not None
+                and run.task_id == task_id
+                and run.status not in ("requested", "running")
+            ):
                 break
         container.progress_listeners.remove(on_progress)
     session = container.app.load_session(session_id)
@@ -203,7 +209,9 @@ def _run_demo(container: Container, sample: str, inventory: Path | None) -> None
     for col in ("#", "group", "entity", "title", "deps"):
         listing.add_column(col)
     for i, t in enumerate(ordered[:15], 1):
-        listing.add_row(str(i), t["group"], t["config_name"], t["title"][:60], str(len(t["depends_on"])))
+        listing.add_row(
+            str(i), t["group"], t["config_name"], t["title"][:60], str(len(t["depends_on"]))
+        )
     console.print(listing)
 
     container.app.mark_ready(session_id, None, True, user)

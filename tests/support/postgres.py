@@ -54,16 +54,29 @@ class ThrowawayPostgres:
         if self._as_postgres:
             shutil.chown(self.root, "postgres")
         self._run(
-            self.bin / "initdb", "-D", str(self.data), "-U", self.user, "--auth=trust",
-            "--encoding=UTF8", "--no-sync",
+            self.bin / "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            self.user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
         )
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         self._run(
-            self.bin / "pg_ctl", "-D", str(self.data), "-o", options, "-l",
-            str(self.root / "log"), "-w", "start",
+            self.bin / "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "start",
         )
         return self
 

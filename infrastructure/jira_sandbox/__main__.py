@@ -1,0 +1,38 @@
+"""`python -m infrastructure.jira_sandbox --port 8080 --db ./sandbox.db`"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from infrastructure.jira_sandbox.app import Credentials
+from infrastructure.jira_sandbox.server import run_sandbox
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m infrastructure.jira_sandbox",
+        description="A local Jira Cloud sandbox (REST v3 subset). "
+        "Log in with demo@example.com / demo-token, or Bearer demo-bearer-token.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: in memory)")
+    parser.add_argument("--latency-ms", type=float, default=0, help="delay every API answer")
+    parser.add_argument(
+        "--credential",
+        action="append",
+        default=[],
+        metavar="EMAIL:TOKEN",
+        help="accept this email and API token as well (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    credentials = Credentials()
+    if args.credential:
+        extra = dict(item.split(":", 1) for item in args.credential)
+        credentials = Credentials(basic={**credentials.basic, **extra}, bearer=credentials.bearer)
+    run_sandbox(args.host, args.port, args.db, latency_ms=args.latency_ms, credentials=credentials)
+
+
+if __name__ == "__main__":
+    main()
