@@ -33,7 +33,7 @@ class Stage:
 
 
 UPLOAD_STAGES = (Stage.SETUP, Stage.UPLOADED, Stage.PROCESSING_FAILED, Stage.CANCELLED)
-REVIEW_STAGES = (Stage.REVIEW, Stage.EXPORT_FAILED)
+REVIEW_STAGES = (Stage.REVIEW,)
 
 
 def ticket_id_for(session_id: UUID, config_name: str) -> UUID:
@@ -124,6 +124,7 @@ class Session(Aggregate):
         self.generation: GenerationRun | None = None
         self.generation_retries = 0
         self.last_validation: dict[str, Any] | None = None
+        self.export_id: UUID | None = None
 
     # --- inventory -------------------------------------------------------
 
@@ -571,6 +572,62 @@ class Session(Aggregate):
             ticket.validated_at = None
             ticket.validation_error = failure.get("error", "invalid")
         self.last_validation = {"status": "failed", "content_version": content_version}
+
+    # --- export ------------------------------------------------------------
+
+    class ExportRequested(Aggregate.Event):
+        export_id: UUID
+        content_version: int
+        actor: str
+
+    class ExportResumed(Aggregate.Event):
+        export_id: UUID
+        actor: str
+
+    class ExportFinished(Aggregate.Event):
+        export_id: UUID
+        outcome: str
+        actor: str
+
+    def request_export(self, export_id: UUID, actor: str) -> None:
+        """Lock the session for export; refused unless validated at this content version."""
+        state = self.validation_state()
+        if self.stage == Stage.REVIEW and state != "passed":
+            raise ConflictError(
+                f"Re-validation required: validation is {state} for the current content",
+                ["Run POST /api/sessions/{id}/adf-validation, fix any failures, then export"],
+            )
+        blockers = self.export_blockers()
+        if blockers:
+            raise InvalidCommandError(
+                "The session is not ready for export: " + "; ".join(blockers),
+                ["Mark the tickets ready (POST /api/sessions/{id}/tickets/ready) and validate"],
+            )
+        self._export_requested(
+            export_id=export_id, content_version=self.content_version, actor=actor
+        )
+
+    @event(ExportRequested)
+    def _export_requested(self, export_id: UUID, content_version: int, actor: str) -> None:
+        self.stage = Stage.EXPORTING
+        self.export_id = export_id
+
+    def resume_export(self, export_id: UUID, actor: str) -> None:
+        self.check_stage((Stage.EXPORT_FAILED,), "retry the export")
+        self._export_resumed(export_id=export_id, actor=actor)
+
+    @event(ExportResumed)
+    def _export_resumed(self, export_id: UUID, actor: str) -> None:
+        self.stage = Stage.EXPORTING
+
+    def finish_export(self, export_id: UUID, outcome: str, actor: str) -> None:
+        if self.stage != Stage.EXPORTING or self.export_id != export_id:
+            return
+        self._export_finished(export_id=export_id, outcome=outcome, actor=actor)
+
+    @event(ExportFinished)
+    def _export_finished(self, export_id: UUID, outcome: str, actor: str) -> None:
+        self.stage = Stage.COMPLETED if outcome == "completed" else Stage.EXPORT_FAILED
 
     def validation_state(self) -> str:
         """`passed`, `failed`, `stale` or `missing`, for the current content version."""

@@ -138,7 +138,7 @@ def bootstrap(settings: Settings | None = None, *, start: bool = False) -> Conta
         projector.notify()
 
     handlers: dict[str, Any] = {GENERATION: run_generation}
-    worker = Worker(queue, handlers)
+    worker = Worker(queue, handlers, lease_s=settings.task_lease_s)
     container = Container(
         settings=settings,
         app=app,

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(50 * 1024 * 1024, alias="TICKETFORGE_MAX_UPLOAD_BYTES", gt=0)
     embedded_workers: int = Field(1, alias="TICKETFORGE_EMBEDDED_WORKERS", ge=0)
+    task_lease_s: float = Field(30.0, alias="TICKETFORGE_TASK_LEASE_S", gt=0)
 
     @property
     def uses_postgres(self) -> bool:

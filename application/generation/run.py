@@ -105,12 +105,12 @@ class GenerationRunner:
         def draft(entity: InventoryEntity) -> Draft:
             return drafter.draft(DraftRequest(session.site, entity, index.for_entity(entity)))
 
-        cancelled = False
+        stopped = False  # cancelled by a user, or this worker must let go of the task
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="draft") as pool:
             pending: dict[Future[Draft], InventoryEntity] = {}
             queue = list(reversed(todo))
             while queue or pending:
-                while queue and len(pending) < self.concurrency and not cancelled:
+                while queue and len(pending) < self.concurrency and not stopped:
                     entity = queue.pop()
                     pending[pool.submit(draft, entity)] = entity
                 if not pending:
@@ -118,23 +118,25 @@ class GenerationRunner:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in sorted(finished, key=lambda f: order[pending[f].config_name]):
                     entity = pending.pop(future)
-                    if cancelled:
+                    if stopped:
                         continue
                     recorded = self._record(holder, task_id, entity, future, order)
                     if recorded is None:
-                        cancelled = True
+                        stopped = True
                         continue
                     counts["generated" if recorded else "failed"] += 1
                     report(f"Drafted {entity.label or entity.config_name}")
-                if not cancelled and not keep_going():
-                    cancelled = True
-            if cancelled:
-                for future in pending:
-                    future.cancel()
+                if not stopped and not keep_going():
+                    stopped = True
+            for future in pending:
+                future.cancel()
         final = self.app.load_session(session_id)
         status = final.generation.status if final.generation else "unknown"
-        if status == "running":
+        if status == "running" and not stopped:
             return self._finish([final], task_id, report)
+        if status == "running":
+            log.info("generation %s interrupted; another worker will resume it", task_id)
+            return "interrupted"
         report(f"Generation {status}")
         return status
 

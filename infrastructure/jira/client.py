@@ -22,7 +22,8 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from infrastructure.jira.errors import (
@@ -92,8 +93,8 @@ class RetryPolicy:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.max_attempts = max_attempts
-        self.backoff = wait_exponential_jitter(
-            initial=initial_backoff, max=max_backoff, jitter=jitter
+        self.backoff = wait_exponential(multiplier=initial_backoff, max=max_backoff) + wait_random(
+            0, jitter
         )
 
 

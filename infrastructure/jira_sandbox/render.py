@@ -82,7 +82,6 @@ class Renderer:
             "displayName": user.display_name,
             "active": user.active,
             "timeZone": "UTC",
-            "locale": "en_US",
             "avatarUrls": self.avatars(user.account_id),
         }
 
