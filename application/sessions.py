@@ -8,13 +8,16 @@ from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoder
 from eventsourcing.utils import EnvType
 
 from application.adf import check_ticket
 from application.inventory.model import ParsedInventory
+from application.transcodings import TicketForgeTranscoder, register_transcodings
 from application.users import User
-from domain.errors import InvalidCommandError, NotFoundError
+from domain.admin import AdminActivity
+from domain.errors import ConflictError, InvalidCommandError, NotFoundError
+from domain.export import Export
 from domain.session import Session, Stage
 
 CONFLICT_RETRIES = 8
@@ -58,10 +61,27 @@ class TicketForge(Application[UUID]):
     """The event-sourced application: persistence chosen by environment (SQLite, PostgreSQL)."""
 
     name = "ticketforge"
-    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Session: 500}
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        Session: 500,
+        Export: 500,
+        AdminActivity: 500,
+    }
 
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
+
+    def construct_transcoder(self) -> Transcoder:
+        """JSON that keeps our aggregates' sets, tuples and UUID-keyed dicts (for snapshots)."""
+        transcoder = self.factory.transcoder()
+        if type(transcoder) is JSONTranscoder:
+            transcoder = TicketForgeTranscoder()
+        if isinstance(transcoder, JSONTranscoder):
+            self.register_transcodings(transcoder)
+        return transcoder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_transcodings(transcoder)
 
     # --- helpers -----------------------------------------------------------
 
@@ -279,6 +299,108 @@ class TicketForge(Application[UUID]):
                 position=recordings[-1].notification.id if recordings else None,
             )
         raise RecordConflictError(f"Session {session_id} is too busy; try again")
+
+    # --- export --------------------------------------------------------------
+
+    def load_export(self, export_id: UUID, user: User | None = None) -> Export:
+        export: object
+        try:
+            export = self.repository.get(export_id)
+        except AggregateNotFoundError:
+            export = None
+        if not isinstance(export, Export):
+            raise NotFoundError(f"Export {export_id} not found")
+        if user is not None:
+            self.load_session(export.session_id, user)
+        return export
+
+    def request_export(self, session_id: UUID, user: User) -> tuple[Export, bool, CommandResult]:
+        """Start the session's export; a request while one runs returns the running one."""
+        for _ in range(CONFLICT_RETRIES):
+            session = self.load_session(session_id, user)
+            if session.stage == Stage.EXPORTING and session.export_id is not None:
+                export = self.load_export(session.export_id)
+                return export, True, CommandResult(session_id, None, session.version)
+            task_id = uuid4()
+            export_id = Export.create_id(session.id, task_id)
+            session.request_export(export_id, user.name)
+            tickets = session.tickets_in_export_order()
+            plan = [
+                {
+                    "ticket_id": str(t.id),
+                    "order": i,
+                    "depends_on": sorted(str(d) for d in t.depends_on if d in session.tickets),
+                }
+                for i, t in enumerate(tickets, 1)
+            ]
+            export = Export(
+                session_id=session.id,
+                task_id=task_id,
+                project_key=session.jira_project_key,
+                issue_type=session.issue_type,
+                content_version=session.content_version,
+                plan=plan,
+                actor=user.name,
+            )
+            try:
+                recordings = self.save(session, export)
+            except RecordConflictError:
+                continue
+            return export, False, CommandResult(session_id, recordings[-1].notification.id, 0)
+        raise RecordConflictError(f"Session {session_id} is too busy; try again")
+
+    def latest_export(self, session: Session) -> Export:
+        if session.export_id is None:
+            raise NotFoundError(
+                f"Session {session.id} has not been exported",
+                ["Start an export with POST /api/sessions/{id}/export"],
+            )
+        return self.load_export(session.export_id)
+
+    def retry_export(self, session_id: UUID, user: User) -> tuple[Export, CommandResult]:
+        for _ in range(CONFLICT_RETRIES):
+            session = self.load_session(session_id, user)
+            export = self.latest_export(session)
+            export.retry(uuid4(), user.name)
+            session.resume_export(export.id, user.name)
+            try:
+                recordings = self.save(session, export)
+            except RecordConflictError:
+                continue
+            return export, CommandResult(session_id, recordings[-1].notification.id, 0)
+        raise RecordConflictError(f"Session {session_id} is too busy; try again")
+
+    def resolve_manual_fix(
+        self, session_id: UUID, fix_id: UUID, note: str | None, user: User
+    ) -> CommandResult:
+        for _ in range(CONFLICT_RETRIES):
+            export = self.latest_export(self.load_session(session_id, user))
+            export.resolve_manual_fix(fix_id, note, user.name)
+            if not export.pending_events:
+                return CommandResult(session_id, None, export.version)
+            try:
+                recordings = self.save(export)
+            except RecordConflictError:
+                continue
+            return CommandResult(session_id, recordings[-1].notification.id, export.version)
+        raise RecordConflictError(f"Export of session {session_id} is too busy; try again")
+
+    def record_sync(
+        self, session_id: UUID, issues: list[dict[str, Any]], up_to: str | None, user: User
+    ) -> CommandResult:
+        for _ in range(CONFLICT_RETRIES):
+            export = self.latest_export(self.load_session(session_id, user))
+            if export.status != "completed":
+                raise ConflictError(
+                    f"Sync back needs a completed export; this one is {export.status}"
+                )
+            export.record_sync(issues, up_to, user.name)
+            try:
+                recordings = self.save(export)
+            except RecordConflictError:
+                continue
+            return CommandResult(session_id, recordings[-1].notification.id, export.version)
+        raise RecordConflictError(f"Export of session {session_id} is too busy; try again")
 
     def head_position(self) -> int:
         return self.recorder.max_notification_id() or 0

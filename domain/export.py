@@ -99,7 +99,8 @@ class Export(Aggregate):
         self.synced_up_to: str | None = None
 
     @staticmethod
-    def id_for(session_id: UUID, task_id: UUID) -> UUID:
+    def create_id(session_id: UUID, task_id: UUID) -> UUID:
+        """One export run per request; its id follows from the session and the task."""
         return uuid5(session_id, f"export:{task_id}")
 
     class ExportStarted(Aggregate.Event):
@@ -145,6 +146,7 @@ class Export(Aggregate):
         actor: str
 
     class ExportFailed(Aggregate.Event):
+        task_id: UUID
         category: str
         message: str
         failed_ticket_id: UUID | None
@@ -158,6 +160,7 @@ class Export(Aggregate):
         actor: str
 
     class ExportCompleted(Aggregate.Event):
+        task_id: UUID
         created: int
         links: int
         manual_fixes: int
@@ -291,9 +294,29 @@ class Export(Aggregate):
         self.fixes[fix_id].resolved = True
         self.fixes[fix_id].resolution_note = note
 
-    @event(ExportFailed)
     def fail(
         self,
+        category: str,
+        message: str,
+        failed_ticket_id: UUID | None,
+        failed_ticket_order: int | None,
+        recovery_actions: list[str],
+        actor: str,
+    ) -> None:
+        self._failed(
+            task_id=self.task_id,
+            category=category,
+            message=message,
+            failed_ticket_id=failed_ticket_id,
+            failed_ticket_order=failed_ticket_order,
+            recovery_actions=recovery_actions,
+            actor=actor,
+        )
+
+    @event(ExportFailed)
+    def _failed(
+        self,
+        task_id: UUID,
         category: str,
         message: str,
         failed_ticket_id: UUID | None,
@@ -334,6 +357,7 @@ class Export(Aggregate):
         if missing:
             raise ConflictError(f"Tickets not exported yet: orders {missing[:10]}")
         self._completed(
+            task_id=self.task_id,
             created=len(self.issues),
             links=len(self.links),
             manual_fixes=len(self.fixes),
@@ -341,7 +365,9 @@ class Export(Aggregate):
         )
 
     @event(ExportCompleted)
-    def _completed(self, created: int, links: int, manual_fixes: int, actor: str) -> None:
+    def _completed(
+        self, task_id: UUID, created: int, links: int, manual_fixes: int, actor: str
+    ) -> None:
         self.status = "completed"
 
     @event(IssuesSynced)

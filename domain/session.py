@@ -96,6 +96,14 @@ class Session(Aggregate):
         epic_key: str | None
         actor: str
 
+        # v1 (before labels and epics) had neither field; stored v1 events still load.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("default_labels", [])
+            state.setdefault("epic_key", None)
+
     @event(SessionCreated)
     def __init__(
         self,

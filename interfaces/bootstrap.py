@@ -6,12 +6,15 @@ Nothing here runs at import time; `bootstrap()` builds a container from settings
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from application.export.port import JiraGateway
+from application.export.run import ExportRunner
 from application.generation.offline import OfflineDrafter
 from application.generation.port import TicketDrafter
 from application.generation.run import GenerationRunner, Progress
@@ -20,23 +23,46 @@ from application.sessions import TicketForge
 from application.tasks import ClaimedTask, TaskQueue
 from application.users import UserDirectory
 from application.worker import Worker
-from infrastructure.eventstore import ApplicationEventSource
+from infrastructure.eventstore import ApplicationEventSource, PostgresEventWaker
+from infrastructure.nats.live import LiveProgress
+from infrastructure.nats.stream import ProgressStream
 from infrastructure.sql.database import Database, PostgresDatabase, SQLiteDatabase
+from infrastructure.sql.leases import PostgresLeaderLock, SqliteLeaderLock
 from infrastructure.sql.readmodels import SqlReadModelStore
 from infrastructure.sql.tasks import SqlTaskQueue
 from infrastructure.sql.users import SqlUserDirectory
 from interfaces.settings import Settings
+from projections.audit import AuditProjection
 from projections.base import Projection, ProjectionRunner
+from projections.exports import ExportsProjection
 from projections.sessions import SessionsProjection
-from projections.store import ReadModelStore
+from projections.store import LeaderLock, ReadModelStore
 from projections.tickets import TicketsProjection
-from projections.work_queue import GENERATION, WorkQueueProjection
+from projections.work_queue import EXPORT, GENERATION, WorkQueueProjection
 
 log = logging.getLogger(__name__)
 
 
 def all_projections() -> list[Projection]:
-    return [SessionsProjection(), TicketsProjection(), WorkQueueProjection()]
+    return [
+        SessionsProjection(),
+        TicketsProjection(),
+        WorkQueueProjection(),
+        ExportsProjection(),
+        AuditProjection(),
+    ]
+
+
+def projections_named(only: Sequence[str] | None) -> list[Projection]:
+    """All projections, or those named (unknown names are refused with the known ones)."""
+    every = all_projections()
+    if not only:
+        return every
+    known = {p.name for p in every}
+    unknown = sorted(set(only) - known)
+    if unknown:
+        raise ValueError(f"Unknown projection(s) {unknown}; known: {sorted(known)}")
+    return [p for p in every if p.name in set(only)]
 
 
 @dataclass
@@ -50,14 +76,23 @@ class Container:
     generation: GenerationRunner
     worker: Worker
     drafter_for: Callable[[str], TicketDrafter]
+    jira: JiraConnector
+    exports: ExportRunner
     progress_listeners: list[Callable[[Progress], None]] = field(default_factory=list)
+    live_progress: LiveProgress | None = None  # NATS: None when neither NATS_URL nor embedded
+    waker: PostgresEventWaker | None = None  # LISTEN/NOTIFY; None on SQLite (polling)
+    leases: LeaderLock | None = None
     _started: bool = False
 
     def start(self) -> None:
         """Follow the event store and run queued work in background threads."""
         if self._started:
             return
-        self.projector.start()
+        self.projector.start(poll_interval=0.2 if self.waker is None else 2.0)
+        if self.waker is not None:
+            self.waker.start()
+        if self.live_progress is not None:
+            self.live_progress.start()
         if self.settings.embedded_workers:
             self.worker.start(self.settings.embedded_workers)
         self._started = True
@@ -66,6 +101,8 @@ class Container:
         """A command recorded events: let the projector and workers look now."""
         self.projector.notify()
         self.worker.notify()
+        if self.live_progress is not None:
+            self.live_progress.notify()
 
     def settle(self, position: int | None = None, timeout: float = 10.0) -> bool:
         """Bring the read models up to `position` (default: the head)."""
@@ -74,9 +111,66 @@ class Container:
 
     def close(self) -> None:
         self.worker.stop()
+        if self.waker is not None:
+            self.waker.stop()
         self.projector.stop()
+        if self.leases is not None:
+            self.leases.close()
+        if self.live_progress is not None:
+            self.live_progress.close()
+        self.jira.close()
         self.store.close()
         self.app.close()
+
+
+class JiraConnector:
+    """Jira Cloud when configured; else the bundled sandbox, started on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._sandbox: Any = None
+
+    @property
+    def configured(self) -> bool:
+        s = self.settings
+        return bool(s.jira_base_url and s.jira_email and s.jira_api_token)
+
+    def base_url(self) -> str:
+        if self.configured:
+            assert self.settings.jira_base_url is not None
+            return self.settings.jira_base_url
+        with self._lock:
+            if self._sandbox is None:
+                from infrastructure.jira_sandbox.app import create_sandbox_app
+                from infrastructure.jira_sandbox.server import SandboxServer
+
+                db = self.settings.data_dir / "jira-sandbox.db"
+                db.parent.mkdir(parents=True, exist_ok=True)
+                self._sandbox = SandboxServer(create_sandbox_app(db)).start()
+            return str(self._sandbox.base_url)
+
+    def __call__(self) -> JiraGateway:
+        from infrastructure.jira.client import JiraClient
+
+        if self.configured:
+            token = self.settings.jira_api_token
+            return JiraClient(
+                self.base_url(),
+                self.settings.jira_email,
+                token.get_secret_value() if token else None,
+            )
+        return JiraClient(self.base_url(), SANDBOX_EMAIL, SANDBOX_TOKEN)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._sandbox is not None:
+                self._sandbox.stop()
+                self._sandbox = None
+
+
+SANDBOX_EMAIL = "demo@example.com"
+SANDBOX_TOKEN = "demo-token"  # noqa: S105 - the sandbox's documented demo credential
 
 
 def _database(settings: Settings) -> Database:
@@ -84,6 +178,24 @@ def _database(settings: Settings) -> Database:
         return PostgresDatabase(settings.postgres_conninfo())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SQLiteDatabase(settings.data_dir / "readmodels.db")
+
+
+def _live_progress(
+    settings: Settings, app: TicketForge, store: ReadModelStore
+) -> LiveProgress | None:
+    """NATS_URL, else an embedded nats-server (started with the container), else nothing."""
+    if not settings.nats_url and not settings.embedded_nats:
+        return None
+    return LiveProgress(
+        url=settings.nats_url,
+        embedded_dir=settings.data_dir / "nats",
+        stream=ProgressStream(
+            max_age_s=settings.progress_max_age_s,
+            max_msgs_per_subject=settings.progress_max_msgs,
+        ),
+        source=ApplicationEventSource(app),
+        store=store,
+    )
 
 
 def _drafter_factory(settings: Settings) -> Callable[[str], TicketDrafter]:
@@ -108,13 +220,32 @@ def _drafter_factory(settings: Settings) -> Callable[[str], TicketDrafter]:
     return drafter_for
 
 
-def bootstrap(settings: Settings | None = None, *, start: bool = False) -> Container:
+def _leases(settings: Settings, db: Database) -> LeaderLock:
+    if settings.uses_postgres:
+        return PostgresLeaderLock(settings.postgres_conninfo(), db)
+    return SqliteLeaderLock(db)
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    start: bool = False,
+    only: Sequence[str] | None = None,
+) -> Container:
+    """Build the container; `only` limits its projector to the named projections."""
     settings = settings or Settings()
     app = TicketForge(env=settings.eventsourcing_env())
     db = _database(settings)
     store = SqlReadModelStore(db)
     store.create_tables()
-    projector = ProjectionRunner(ApplicationEventSource(app), store, all_projections())
+    leases = _leases(settings, db)
+    projector = ProjectionRunner(
+        ApplicationEventSource(app), store, projections_named(only), leases=leases
+    )
+    waker = None
+    if settings.uses_postgres:
+        channel = str(getattr(app.recorder, "channel_name", "stored_events"))
+        waker = PostgresEventWaker(settings.postgres_conninfo(), channel, projector.notify)
     queue = SqlTaskQueue(db)
     users = SqlUserDirectory(db)
     drafter_for = _drafter_factory(settings)
@@ -137,7 +268,14 @@ def bootstrap(settings: Settings | None = None, *, start: bool = False) -> Conta
             generation.fail(session_id, task_id, f"{type(exc).__name__}: {exc}")
         projector.notify()
 
-    handlers: dict[str, Any] = {GENERATION: run_generation}
+    jira = JiraConnector(settings)
+    exports = ExportRunner(app, jira)
+
+    def run_export(task: ClaimedTask, keep_going: Callable[[], bool]) -> None:
+        exports.run(UUID(task.payload["export_id"]), worker.name, publish, keep_going)
+        projector.notify()
+
+    handlers: dict[str, Any] = {GENERATION: run_generation, EXPORT: run_export}
     worker = Worker(queue, handlers, lease_s=settings.task_lease_s)
     container = Container(
         settings=settings,
@@ -149,7 +287,12 @@ def bootstrap(settings: Settings | None = None, *, start: bool = False) -> Conta
         generation=generation,
         worker=worker,
         drafter_for=drafter_for,
+        jira=jira,
+        exports=exports,
         progress_listeners=listeners,
+        live_progress=_live_progress(settings, app, store),
+        waker=waker,
+        leases=leases,
     )
     if start:
         container.start()

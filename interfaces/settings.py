@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     cipher_key: SecretStr | None = Field(None, alias="CIPHER_KEY")
 
     nats_url: str | None = Field(None, alias="NATS_URL")
+    # Without NATS_URL, `serve` and `demo` run a nats-server of their own (off: no live progress).
+    embedded_nats: bool = Field(True, alias="TICKETFORGE_EMBEDDED_NATS")
+    progress_max_age_s: float = Field(24 * 3600.0, alias="TICKETFORGE_PROGRESS_MAX_AGE_S", gt=0)
+    progress_max_msgs: int = Field(10_000, alias="TICKETFORGE_PROGRESS_MAX_MSGS", ge=10)
 
     jira_base_url: str | None = Field(None, alias="JIRA_BASE_URL")
     jira_email: str | None = Field(None, alias="JIRA_EMAIL")

@@ -6,9 +6,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from projections.store import ReadModelStore, ViewTransaction
+from projections.store import LeaderLock, ReadModelStore, ViewTransaction, shadow_name
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +19,9 @@ class Projection:
 
     name: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]
+    # False for a projection whose effects cannot be recomputed from event 1 into a
+    # fresh copy (e.g. one that only publishes); the admin rebuild refuses it.
+    rebuildable: ClassVar[bool] = True
 
     def process(self, event: Any, tx: ViewTransaction) -> None:
         raise NotImplementedError
@@ -37,12 +41,40 @@ class EventSource(Protocol):
         ...
 
 
+@dataclass
+class RebuildStatus:
+    state: str  # running | completed | failed
+    started_at: float
+    finished_at: float | None = None
+    position: int | None = None
+    events_per_s: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    leader: str | None
+    leading_here: bool
+    rebuild: RebuildStatus | None = field(default=None)
+
+
+class RebuildRefusedError(Exception):
+    """The projection cannot be rebuilt now (unknown, not rebuildable, or already running)."""
+
+
 class ProjectionRunner:
     """Catches projections up with the event store, one batch per transaction.
 
     Positions come from the store, never from memory: several runners (threads or
     processes) may pump the same projection; the store's per-projection lock makes
-    them take turns, and each batch starts from the committed position.
+    them take turns, and each batch starts from the committed position. With a
+    `LeaderLock`, the background loop only follows the projections this process
+    leads, so several projector processes do not all do the same work.
     """
 
     def __init__(
@@ -51,16 +83,37 @@ class ProjectionRunner:
         store: ReadModelStore,
         projections: Sequence[Projection],
         batch_size: int = 1000,
+        leases: LeaderLock | None = None,
     ) -> None:
         self.source = source
         self.store = store
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
+        self.leases = leases
         self._locks = {name: threading.Lock() for name in self.projections}
         self._stop = threading.Event()
         self._wakeup = threading.Event()
         self._thread: threading.Thread | None = None
+        self._leading: set[str] = set()
+        self._rebuilds: dict[str, RebuildStatus] = {}
+        self._rebuild_guard = threading.Lock()
         self.on_batch: Callable[[str, int], None] | None = None
+        self.on_leadership: Callable[[str, bool], None] | None = None
+
+    # --- following the store -------------------------------------------------
+
+    def _process_batch(self, projection: Projection, tx: ViewTransaction, head: int) -> int:
+        """Apply the next batch after `tx.position` (up to `head`); return the new position."""
+        batch = self.source.read(tx.position, self.batch_size, head)
+        process = projection.process
+        for position, event in batch:
+            tx.event_position = position
+            process(event, tx)
+        # Ids between events this projection saw may belong to nobody it cares
+        # about; a short batch means everything up to head was read.
+        done_to = batch[-1][0] if len(batch) == self.batch_size else head
+        tx.position = done_to
+        return done_to
 
     def pump(self, name: str, until: int | None = None) -> int:
         """Process what is there now (up to `until`); return the committed position."""
@@ -71,13 +124,7 @@ class ProjectionRunner:
                 with self.store.transaction(name) as tx:
                     if tx.position >= head:
                         return tx.position
-                    batch = self.source.read(tx.position, self.batch_size, head)
-                    for _, event in batch:
-                        projection.process(event, tx)
-                    # Ids between events this projection saw may belong to nobody it
-                    # cares about; a short batch means everything up to head was read.
-                    done_to = batch[-1][0] if len(batch) == self.batch_size else head
-                    tx.position = done_to
+                    done_to = self._process_batch(projection, tx, head)
                 if self.on_batch is not None:
                     self.on_batch(name, done_to)
 
@@ -85,35 +132,65 @@ class ProjectionRunner:
         for name in self.projections:
             self.pump(name)
 
-    def wait_for(self, position: int | None, timeout: float = 5.0) -> bool:
-        """Read-your-writes: bring every projection to `position`; False on timeout."""
+    def _leads(self, name: str) -> bool:
+        leading = self.leases is None or self.leases.acquire(name)
+        if leading != (name in self._leading):
+            if leading:
+                self._leading.add(name)
+            else:
+                self._leading.discard(name)
+            log.info("%s projection %s", "leading" if leading else "no longer leading", name)
+            if self.on_leadership is not None:
+                self.on_leadership(name, leading)
+        return leading
+
+    def pump_led(self) -> None:
+        """One round of the background loop: catch up every projection we lead."""
+        for name in self.projections:
+            if self._leads(name):
+                self.pump(name)
+
+    def wait_for(
+        self, position: int | None, timeout: float = 5.0, names: Sequence[str] | None = None
+    ) -> bool:
+        """Read-your-writes: bring the projections (default: all) to `position`.
+
+        False on timeout. Where no background loop of ours follows a projection (no
+        thread, or another process leads it), we catch it up ourselves: the store's
+        lock keeps that exactly-once.
+        """
         if position is None:
             return True
         deadline = time.monotonic() + timeout
-        for name in self.projections:
+        for name in names or list(self.projections):
             while self.store.position(name) < position:
-                if self._thread is None:
+                if self._thread is None or name not in self._leading:
                     self.pump(name, until=position)
                     continue
                 self._wakeup.set()
                 if time.monotonic() > deadline:
                     return False
-                time.sleep(0.01)
+                time.sleep(0.005)
         return True
 
     def start(self, poll_interval: float = 0.2) -> None:
-        """Follow the store in a background thread until `stop()`."""
+        """Follow the store in a background thread until `stop()`.
+
+        `notify()` wakes it early (a command in this process, or the event store's
+        LISTEN/NOTIFY on PostgreSQL); `poll_interval` is the fallback.
+        """
 
         def loop() -> None:
             while not self._stop.is_set():
                 try:
-                    self.pump_all()
+                    self.pump_led()
                 except Exception:  # a broken batch is retried; the position did not move
                     log.exception("projection batch failed; retrying")
                     self._stop.wait(1.0)
                 self._wakeup.wait(poll_interval)
                 self._wakeup.clear()
 
+        self._stop.clear()
         self._thread = threading.Thread(target=loop, name="projector", daemon=True)
         self._thread.start()
 
@@ -127,7 +204,116 @@ class ProjectionRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self.leases is not None:
+            for name in list(self._leading):
+                try:
+                    self.leases.release(name)
+                except Exception:
+                    log.exception("could not release leadership of %s", name)
+            self._leading.clear()
 
-    def lag(self) -> dict[str, int]:
+    # --- rebuild ---------------------------------------------------------------
+
+    def rebuild(self, name: str) -> int:
+        """Build a fresh copy from event 1 beside the live one, then swap it in atomically.
+
+        Queries keep reading the live copy (and the live projection keeps following
+        the store) until the swap, which happens in one transaction holding the
+        projection's lock: catch the copy up to the head, replace the live rows,
+        take over the copy's position.
+        """
+        projection = self.projections[name]
+        shadow = shadow_name(name)
+        self.store.drop_projection(shadow, [shadow_name(t) for t in projection.tables])
+        while True:
+            head = self.source.head()
+            while True:
+                with self.store.transaction(name, shadow=True) as tx:
+                    if tx.position >= head:
+                        position = tx.position
+                        break
+                    self._process_batch(projection, tx, head)
+            if self.source.head() - position <= self.batch_size:
+                break
+
+        def catch_up(tx: ViewTransaction) -> None:
+            while tx.position < (head := self.source.head()):
+                self._process_batch(projection, tx, head)
+
+        with self._locks[name]:
+            position = self.store.swap_in(name, projection.tables, catch_up)
+        if self.on_batch is not None:
+            self.on_batch(name, position)
+        return position
+
+    def start_rebuild(self, name: str) -> RebuildStatus:
+        """Rebuild in a background thread; refused if unknown, not rebuildable or running."""
+        projection = self.projections.get(name)
+        if projection is None:
+            raise RebuildRefusedError(f"No projection named '{name}'")
+        if not projection.rebuildable:
+            raise RebuildRefusedError(f"Projection '{name}' cannot be rebuilt")
+        with self._rebuild_guard:
+            current = self._rebuilds.get(name)
+            if current is not None and current.state == "running":
+                raise RebuildRefusedError(f"Projection '{name}' is already being rebuilt")
+            status = RebuildStatus(state="running", started_at=time.time())
+            self._rebuilds[name] = status
+
+        def run() -> None:
+            started = time.monotonic()
+            try:
+                status.position = self.rebuild(name)
+                elapsed = max(time.monotonic() - started, 1e-9)
+                status.events_per_s = status.position / elapsed
+                status.state = "completed"
+            except Exception as exc:
+                log.exception("rebuild of %s failed", name)
+                status.state = "failed"
+                status.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                status.finished_at = time.time()
+
+        threading.Thread(target=run, name=f"rebuild-{name}", daemon=True).start()
+        return status
+
+    def rebuild_status(self, name: str) -> RebuildStatus | None:
+        return self._rebuilds.get(name)
+
+    # --- how far behind --------------------------------------------------------
+
+    def lag(self, names: Sequence[str] | None = None) -> dict[str, int]:
         head = self.source.head()
-        return {name: max(0, head - self.store.position(name)) for name in self.projections}
+        return {
+            name: max(0, head - self.store.position(name))
+            for name in (names or list(self.projections))
+        }
+
+    def status(self) -> list[ProjectionStatus]:
+        """Position and lag of each projection; lag in seconds is the age of the oldest
+        event it has not processed yet."""
+        head = self.source.head()
+        leaders = self.leases.leaders() if self.leases is not None else {}
+        now = time.time()
+        result = []
+        for name in self.projections:
+            position = self.store.position(name)
+            lag_seconds = 0.0
+            if position < head:
+                oldest = self.source.read(position, 1, head)
+                timestamp = getattr(oldest[0][1], "timestamp", None) if oldest else None
+                if timestamp is not None:
+                    lag_seconds = max(0.0, now - timestamp.timestamp())
+            result.append(
+                ProjectionStatus(
+                    name=name,
+                    position=position,
+                    head=head,
+                    lag_events=max(0, head - position),
+                    lag_seconds=round(lag_seconds, 3),
+                    leader=leaders.get(name),
+                    leading_here=name in self._leading,
+                    rebuild=self._rebuilds.get(name),
+                )
+            )
+        return result

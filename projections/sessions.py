@@ -46,7 +46,7 @@ def public_view(doc: dict[str, Any]) -> dict[str, Any]:
         "ready": len(doc["ready_tickets"]),
     }
     blockers = []
-    if doc["stage"] not in ("review", "export_failed"):
+    if doc["stage"] != "review":
         blockers.append(f"the session is in stage '{doc['stage']}', not review")
     if not ticket_count:
         blockers.append("the session has no tickets")
@@ -108,6 +108,7 @@ class SessionsProjection(Projection):
             "updated_by": event.actor,
             "version": event.originator_version,
             "entities_by_kind": {},
+            "export_id": None,
         }
         self._save(tx, doc)
 
@@ -278,6 +279,25 @@ class SessionsProjection(Projection):
             "at": event.timestamp.isoformat(),
             "by": event.actor,
         }
+
+    @process.register
+    def _export_requested(self, event: Session.ExportRequested, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["stage"] = "exporting"
+        doc["export_id"] = str(event.export_id)
+        self._save(tx, doc)
+
+    @process.register
+    def _export_resumed(self, event: Session.ExportResumed, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["stage"] = "exporting"
+        self._save(tx, doc)
+
+    @process.register
+    def _export_finished(self, event: Session.ExportFinished, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["stage"] = "completed" if event.outcome == "completed" else "export_failed"
+        self._save(tx, doc)
 
 
 def session_id_of(doc: dict[str, Any]) -> UUID:

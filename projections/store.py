@@ -6,7 +6,7 @@ applied exactly once however often a projector stops, restarts or races another 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +25,9 @@ class ViewTransaction(Protocol):
     """What a projection may do inside its batch transaction."""
 
     position: int
+    # The notification id of the event being processed (a global, gap-free-in-order
+    # sequence: the event store's order), for read models that keep that order.
+    event_position: int
 
     def get(self, table: str, key: str) -> dict[str, Any] | None: ...
 
@@ -51,6 +54,15 @@ class ViewTransaction(Protocol):
 
     def finish_task(self, task_id: str, state: str) -> None: ...
 
+    def before_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once the batch's rows are written, just before it commits.
+
+        Actions run in the order given; if one raises, the whole batch (rows and
+        position) rolls back, so a side effect that must happen exactly once per
+        event (publishing it) is retried with the batch.
+        """
+        ...
+
 
 @dataclass(frozen=True)
 class ProjectionPosition:
@@ -62,8 +74,25 @@ class ProjectionPosition:
 class ReadModelStore(Protocol):
     def create_tables(self) -> None: ...
 
-    def transaction(self, projection: str) -> AbstractContextManager[ViewTransaction]:
-        """Exclusive per projection: a second projector blocks until the first commits."""
+    def transaction(
+        self, projection: str, *, shadow: bool = False
+    ) -> AbstractContextManager[ViewTransaction]:
+        """Exclusive per projection: a second projector blocks until the first commits.
+
+        With `shadow`, the batch goes to the projection's rebuild copy: its tables
+        are `<table>#rebuild` and its position is tracked as `<name>#rebuild`.
+        """
+        ...
+
+    def swap_in(
+        self, projection: str, tables: Sequence[str], catch_up: Callable[[ViewTransaction], None]
+    ) -> int:
+        """Replace the live copy by the rebuilt one, atomically; return the new position.
+
+        In one transaction holding the projection's lock: `catch_up` brings the shadow
+        copy to the head, then the live rows are deleted, the shadow rows renamed to
+        the live tables, and the live position set to the shadow's.
+        """
         ...
 
     def position(self, projection: str) -> int: ...
@@ -91,6 +120,30 @@ class ReadModelStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class LeaderLock(Protocol):
+    """Which process does a projection's work; another one waits and takes over if it dies."""
+
+    def acquire(self, name: str) -> bool:
+        """Try to lead `name` (cheap when already leading; renews a lease). True if we lead."""
+        ...
+
+    def release(self, name: str) -> None: ...
+
+    def leaders(self) -> dict[str, str]:
+        """Who leads each projection now (for the admin view)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+SHADOW_SUFFIX = "#rebuild"
+
+
+def shadow_name(name: str) -> str:
+    """The name of a projection's (or table's) rebuild copy."""
+    return name + SHADOW_SUFFIX
 
 
 def iter_batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -1,13 +1,6 @@
 """Jira Cloud REST v3 client: pacing, retries and error categories for the export."""
 
-from infrastructure.jira.client import (
-    EXPORT_PERMISSIONS,
-    SNAPSHOT_FIELDS,
-    JiraClient,
-    RetryPolicy,
-    jql_quote,
-)
-from infrastructure.jira.errors import (
+from application.export.jira_errors import (
     ADMIN_REQUIRED,
     TEMPORARY,
     USER_FIXABLE,
@@ -19,7 +12,7 @@ from infrastructure.jira.errors import (
     JiraRateLimited,
     JiraUnavailable,
 )
-from infrastructure.jira.models import (
+from application.export.jira_types import (
     Attachment,
     Board,
     BulkCreateResult,
@@ -35,6 +28,13 @@ from infrastructure.jira.models import (
     NewIssue,
     Priority,
     Sprint,
+)
+from application.export.port import jql_quote
+from infrastructure.jira.client import (
+    EXPORT_PERMISSIONS,
+    SNAPSHOT_FIELDS,
+    JiraClient,
+    RetryPolicy,
 )
 from infrastructure.jira.ratelimit import RateLimitConfig, RateLimiter
 

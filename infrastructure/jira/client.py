@@ -26,7 +26,7 @@ from tenacity import (
     wait_random,
 )
 
-from infrastructure.jira.errors import (
+from application.export.jira_errors import (
     JiraError,
     JiraOutcomeUnknown,
     JiraRateLimited,
@@ -34,7 +34,7 @@ from infrastructure.jira.errors import (
     error_from_response,
     parse_error_body,
 )
-from infrastructure.jira.models import (
+from application.export.jira_types import (
     Attachment,
     Board,
     BulkCreateResult,
@@ -52,6 +52,7 @@ from infrastructure.jira.models import (
     Priority,
     Sprint,
 )
+from application.export.port import jql_quote
 from infrastructure.jira.ratelimit import (
     Clock,
     RateLimitConfig,
@@ -74,12 +75,6 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 EventHooks = Mapping[str, list[Callable[..., Any]]]
 
 
-def jql_quote(value: str) -> str:
-    """A JQL string literal."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
 class RetryPolicy:
     """How many attempts, and the backoff used when Jira gives no wait hint."""
 
@@ -93,9 +88,8 @@ class RetryPolicy:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.max_attempts = max_attempts
-        self.backoff = wait_exponential(multiplier=initial_backoff, max=max_backoff) + wait_random(
-            0, jitter
-        )
+        exponential = wait_exponential(multiplier=initial_backoff, max=max_backoff)
+        self.backoff = exponential + wait_random(0, jitter)
 
 
 class JiraClient:
@@ -381,13 +375,10 @@ class JiraClient:
             body: JsonObject = {"jql": jql, "fields": list(fields), "maxResults": page_size}
             if token:
                 body["nextPageToken"] = token
-            page = _object(
-                _json(
-                    self._call(
-                        "Search issues", "POST", f"{API}/search/jql", idempotent=True, json=body
-                    )
-                )
+            response = self._call(
+                "Search issues", "POST", f"{API}/search/jql", idempotent=True, json=body
             )
+            page = _object(_json(response))
             for raw in page.get("issues") or ():
                 yield FoundIssue.from_json(raw)
             token = page.get("nextPageToken")

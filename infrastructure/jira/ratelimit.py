@@ -38,8 +38,11 @@ class SystemClock:
 class RateLimitConfig:
     """Pacing for one Jira site.
 
-    `safety_margin` widens the per-issue windows a little: Jira counts arrival
-    times, and network jitter can bring two paced requests closer together.
+    Jira counts *arrival* times, and jitter of up to `safety_margin` seconds
+    between our send and Jira's arrival can bunch paced requests together. So
+    the per-issue windows are widened by the margin, and the burst bucket keeps
+    `rate * margin` tokens in reserve: then no interval of arrivals can exceed
+    what Jira allows.
     """
 
     requests_per_second: float = 100.0
@@ -127,7 +130,9 @@ class RateLimiter:
         key = method.upper()
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = TokenBucket(self._config.requests_per_second, self._config.burst)
+            config = self._config
+            reserve = math.ceil(config.requests_per_second * config.safety_margin)
+            bucket = TokenBucket(config.requests_per_second, max(1, config.burst - reserve))
             self._buckets[key] = bucket
         return bucket
 

@@ -28,9 +28,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     credentials = Credentials()
-    if args.credential:
-        extra = dict(item.split(":", 1) for item in args.credential)
+    extra: dict[str, str] = {}
+    for item in args.credential:
+        email, separator, token = item.partition(":")
+        if not (email and separator and token):
+            parser.error(f"--credential wants EMAIL:TOKEN, not {item!r}")
+        extra[email] = token
+    if extra:
         credentials = Credentials(basic={**credentials.basic, **extra}, bearer=credentials.bearer)
+    print(
+        f"Jira sandbox on http://{args.host}:{args.port} (browse: /browse/DEMO-1, "
+        "control: /_sandbox/faults, /_sandbox/stats). "
+        "JIRA_EMAIL=demo@example.com JIRA_API_TOKEN=demo-token",
+        flush=True,
+    )
     run_sandbox(args.host, args.port, args.db, latency_ms=args.latency_ms, credentials=credentials)
 
 

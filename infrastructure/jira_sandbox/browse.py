@@ -1,4 +1,4 @@
-"""The `/browse/KEY` page: an issue as a person checks it, plain HTML, no scripts."""
+"""The sandbox's pages: `/browse/KEY` (an issue as a person checks it), plain HTML."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from infrastructure.jira_sandbox.store import AttachmentRow, IssueRow, LinkView
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+
+from infrastructure.jira_sandbox.state import SandboxDep
+from infrastructure.jira_sandbox.store import (
+    ISSUE_TYPES,
+    STATUSES,
+    AttachmentRow,
+    IssueRow,
+    LinkView,
+)
 
 _BLOCKS = {
     "paragraph": "p",
@@ -93,3 +103,45 @@ def render_issue_page(
 <ul id="attachments">{attachment_items or "<li>None</li>"}</ul>
 </body></html>
 """
+
+
+# -- the pages ------------------------------------------------------------------------------
+
+pages = APIRouter(include_in_schema=False)
+
+
+@pages.get("/", response_class=HTMLResponse)
+def index(sandbox: SandboxDep) -> str:
+    rows = "".join(
+        f'<li><a href="/browse/{i.key}">{i.key}</a></li>' for i in sandbox.store.recent_issues(50)
+    )
+    return (
+        "<!doctype html><title>Jira sandbox</title><h1>Jira sandbox</h1>"
+        f"<p>Projects: DEMO, TF. Recent issues:</p><ul>{rows or '<li>None yet</li>'}</ul>"
+    )
+
+
+@pages.get("/browse/{key}", response_class=HTMLResponse)
+def browse(key: str, sandbox: SandboxDep) -> HTMLResponse:
+    issue = sandbox.store.issue(key)
+    if issue is None:
+        return HTMLResponse(f"<h1>{escape(key.upper())} does not exist</h1>", status_code=404)
+    assignee = sandbox.store.user(issue.assignee) if issue.assignee else None
+    html = render_issue_page(
+        issue,
+        issue_type=next(t.name for t in ISSUE_TYPES if t.id == issue.issue_type_id),
+        status=next(s.name for s in STATUSES if s.id == issue.status_id),
+        assignee=assignee.display_name if assignee else None,
+        links=sandbox.store.links_of(issue.id),
+        attachments=sandbox.store.attachments(issue.id),
+    )
+    return HTMLResponse(html)
+
+
+@pages.get("/secure/attachment/{attachmentId}/{filename}")
+def download(attachmentId: int, filename: str, sandbox: SandboxDep) -> Response:
+    found = sandbox.store.attachment_content(attachmentId)
+    if found is None:
+        return Response("Not found", status_code=404)
+    row, content = found
+    return Response(content, media_type=row.mime_type)

@@ -67,7 +67,7 @@ def adf_text_length(document: Mapping[str, Any]) -> int:
     return sum(len(str(node.get("text", ""))) for node in _nodes(document))
 
 
-def _ref(value: object, *names: str) -> str | None:
+def ref(value: object, *names: str) -> str | None:
     """The first of `names` in a reference object like `{"key": "DEMO"}`."""
     if isinstance(value, Mapping):
         for name in names:
@@ -77,7 +77,7 @@ def _ref(value: object, *names: str) -> str | None:
 
 
 def _issue_type(value: object) -> IssueTypeDef | None:
-    wanted_id, wanted_name = _ref(value, "id"), _ref(value, "name")
+    wanted_id, wanted_name = ref(value, "id"), ref(value, "name")
     for issue_type in ISSUE_TYPES:
         if issue_type.id == wanted_id or (
             wanted_name is not None and issue_type.name.lower() == wanted_name.lower()
@@ -96,7 +96,7 @@ class _CreateCheck:
         self.errors: dict[str, str] = {}
 
     def project(self) -> ProjectRow | None:
-        key = _ref(self.fields.get("project"), "key", "id")
+        key = ref(self.fields.get("project"), "key", "id")
         project = self.store.project(key) if key else None
         if project is None or not self.store.has_permission(
             self.account_id, project.key, "BROWSE_PROJECTS"
@@ -159,7 +159,7 @@ class _CreateCheck:
         value = self.fields.get("assignee")
         if value is None:
             return None
-        account_id = _ref(value, "accountId")
+        account_id = ref(value, "accountId")
         if account_id is None:
             self.errors["assignee"] = "Specify the assignee by accountId."
             return None
@@ -177,7 +177,7 @@ class _CreateCheck:
         default = next(p.id for p in priorities if p.is_default)
         if value is None:
             return default
-        wanted_id, wanted_name = _ref(value, "id"), _ref(value, "name")
+        wanted_id, wanted_name = ref(value, "id"), ref(value, "name")
         if wanted_id is None and wanted_name is None:
             self.errors["priority"] = "Specify the Priority (id or name) in the string format"
             return default
@@ -191,7 +191,7 @@ class _CreateCheck:
         value = self.fields.get("parent")
         if value is None:
             return None
-        reference = _ref(value, "key", "id")
+        reference = ref(value, "key", "id")
         parent = self.store.issue(reference) if reference else None
         if parent is None or (project is not None and parent.project_key != project.key):
             self.errors["parent"] = "Could not find issue by id or key."

@@ -23,9 +23,13 @@ class SandboxStats:
             self._faults: Counter[str] = Counter()
             self._events: Counter[str] = Counter()
 
-    def request(self, route: str, status: int) -> None:
+    def request(self, route: str) -> None:
+        """Counted on arrival, so a request still being answered (slowly) is seen."""
         with self._lock:
             self._requests[route] += 1
+
+    def response(self, route: str, status: int) -> None:
+        with self._lock:
             self._responses[route][str(status)] += 1
             self._statuses[str(status)] += 1
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from infrastructure.sql.database import Cursor, Database
-from projections.store import ProjectionPosition
+from projections.store import ProjectionPosition, ViewTransaction, shadow_name
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS rm_docs (
@@ -48,8 +48,10 @@ class SqlViewTransaction:
     def __init__(self, cursor: Cursor, position: int) -> None:
         self._cur = cursor
         self.position = position
+        self.event_position = 0
         self._docs: dict[tuple[str, str], Any] = {}
         self._meta: dict[tuple[str, str], tuple[str, str, int]] = {}
+        self._before_commit: list[Callable[[], None]] = []
 
     def get(self, table: str, key: str) -> dict[str, Any] | None:
         cached = self._docs.get((table, key))
@@ -108,9 +110,17 @@ class SqlViewTransaction:
     def finish_task(self, task_id: str, state: str) -> None:
         self._cur.execute(
             "UPDATE rm_tasks SET state = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL"
-            " WHERE task_id = ?",
+            " WHERE task_id = ? AND finished_at IS NULL",
             (state, time.time(), task_id),
         )
+
+    def before_commit(self, action: Callable[[], None]) -> None:
+        self._before_commit.append(action)
+
+    def run_before_commit(self) -> None:
+        actions, self._before_commit = self._before_commit, []
+        for action in actions:
+            action()
 
     def flush(self) -> None:
         upserts = []
@@ -129,15 +139,115 @@ class SqlViewTransaction:
         self._meta.clear()
 
 
+class ShadowViewTransaction:
+    """A batch of a rebuild: the same projection code, writing to `<table>#rebuild`.
+
+    Side effects registered with `before_commit` (publishing progress) are dropped:
+    a rebuild recomputes rows, it does not announce old events again. Task queue
+    writes go through: they are idempotent, so replaying them changes nothing.
+    """
+
+    def __init__(self, inner: SqlViewTransaction) -> None:
+        self._inner = inner
+
+    @property
+    def position(self) -> int:
+        return self._inner.position
+
+    @position.setter
+    def position(self, value: int) -> None:
+        self._inner.position = value
+
+    @property
+    def event_position(self) -> int:
+        return self._inner.event_position
+
+    @event_position.setter
+    def event_position(self, value: int) -> None:
+        self._inner.event_position = value
+
+    def get(self, table: str, key: str) -> dict[str, Any] | None:
+        return self._inner.get(shadow_name(table), key)
+
+    def put(
+        self,
+        table: str,
+        key: str,
+        doc: dict[str, Any],
+        *,
+        partition: str = "",
+        owner: str = "",
+        sort: int = 0,
+    ) -> None:
+        self._inner.put(shadow_name(table), key, doc, partition=partition, owner=owner, sort=sort)
+
+    def delete(self, table: str, key: str) -> None:
+        self._inner.delete(shadow_name(table), key)
+
+    def partition(self, table: str, partition: str) -> list[dict[str, Any]]:
+        return self._inner.partition(shadow_name(table), partition)
+
+    def enqueue_task(
+        self, task_id: str, kind: str, session_id: str, payload: dict[str, Any]
+    ) -> None:
+        self._inner.enqueue_task(task_id, kind, session_id, payload)
+
+    def finish_task(self, task_id: str, state: str) -> None:
+        self._inner.finish_task(task_id, state)
+
+    def before_commit(self, action: Callable[[], None]) -> None:
+        """Dropped on purpose (see the class docstring)."""
+
+
 class SqlReadModelStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    @contextmanager
+    def _shadow_transaction(self, projection: str) -> Iterator[ShadowViewTransaction]:
+        with self.transaction(shadow_name(projection)) as tx:
+            if not isinstance(tx, SqlViewTransaction):
+                raise TypeError("a rebuild copy has no rebuild copy of its own")
+            yield ShadowViewTransaction(tx)
+
+    def swap_in(
+        self,
+        projection: str,
+        tables: Sequence[str],
+        catch_up: Callable[[ViewTransaction], None],
+    ) -> int:
+        shadow = shadow_name(projection)
+        with self.db.transaction(lock=f"projection:{projection}") as cur:
+            if self.db.dialect == "postgres":  # the shadow's builder must have stopped too
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"projection:{shadow}",))
+            cur.execute("SELECT position FROM rm_tracking WHERE projection = ?", (shadow,))
+            row = cur.fetchone()
+            inner = SqlViewTransaction(cur, int(row[0]) if row else 0)
+            catch_up(ShadowViewTransaction(inner))
+            inner.flush()
+            for table in tables:
+                cur.execute("DELETE FROM rm_docs WHERE tbl = ?", (table,))
+                cur.execute("UPDATE rm_docs SET tbl = ? WHERE tbl = ?", (table, shadow_name(table)))
+            cur.execute("DELETE FROM rm_tracking WHERE projection = ?", (shadow,))
+            cur.execute(
+                "INSERT INTO rm_tracking (projection, position, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, "
+                "updated_at = excluded.updated_at",
+                (projection, inner.position, time.time()),
+            )
+            return inner.position
 
     def create_tables(self) -> None:
         create_schema(self.db)
 
     @contextmanager
-    def transaction(self, projection: str) -> Iterator[SqlViewTransaction]:
+    def transaction(
+        self, projection: str, *, shadow: bool = False
+    ) -> Iterator[SqlViewTransaction | ShadowViewTransaction]:
+        if shadow:
+            with self._shadow_transaction(projection) as shadow_tx:
+                yield shadow_tx
+            return
         with self.db.transaction(lock=f"projection:{projection}") as cur:
             cur.execute("SELECT position FROM rm_tracking WHERE projection = ?", (projection,))
             row = cur.fetchone()
@@ -152,6 +262,7 @@ class SqlReadModelStore:
                     "updated_at = excluded.updated_at",
                     (projection, tx.position, time.time()),
                 )
+            tx.run_before_commit()
 
     def position(self, projection: str) -> int:
         with self.db.read() as cur:

@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from interfaces.api import health, sessions, tickets
+from interfaces.api import exports, health, sessions, tickets
+from interfaces.api import admin as admin_api
+from interfaces.api import progress as live_progress
 from interfaces.api.errors import error_body, install_error_handlers
 from interfaces.bootstrap import Container
 
@@ -52,4 +54,7 @@ def create_app(container: Container, *, manage_container: bool = False) -> FastA
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(tickets.router)
+    app.include_router(exports.router)
+    app.include_router(live_progress.router)
+    app.include_router(admin_api.router)
     return app

@@ -57,6 +57,9 @@ def admin_user(user: CurrentUser) -> User:
 AdminUser = Annotated[User, Depends(admin_user)]
 
 
+QUERY_MODELS = ("sessions", "tickets", "exports")
+
+
 def read_position(
     container: ContainerDep,
     response: Response,
@@ -64,8 +67,19 @@ def read_position(
         int | None, Query(ge=0, description="Wait (up to 5 s) until read models reach it")
     ] = None,
 ) -> None:
-    """Read-your-writes for queries, and the read models' lag on every answer."""
-    if min_position is not None and not container.projector.wait_for(min_position, 5.0):
+    """Read-your-writes for queries, and the read models' lag on every answer.
+
+    Without `min_position`, a query still sees the read models at one position: the
+    ones a page combines (session, tickets, export) are brought level with the most
+    advanced of them, so a status never says "completed" beside an empty ticket list.
+    """
+    if min_position is None:
+        level = max(
+            (p.position for p in container.store.positions() if p.name in QUERY_MODELS),
+            default=0,
+        )
+        container.projector.wait_for(level, 2.0, QUERY_MODELS)
+    elif not container.projector.wait_for(min_position, 5.0):
         raise ApiError(
             503,
             f"Read models have not reached position {min_position} yet",
@@ -78,6 +92,36 @@ def read_position(
 
 
 ReadPosition = Annotated[None, Depends(read_position)]
+
+
+def read_model(*names: str) -> Any:
+    """`ReadPosition` for a query answered by the named projections only.
+
+    Waits (bounded) for those projections alone, and reports their lag in events
+    (`X-Read-Model-Lag`) and the position they have reached (`X-Read-Model-Position`).
+    """
+
+    def dependency(
+        container: ContainerDep,
+        response: Response,
+        min_position: Annotated[
+            int | None, Query(ge=0, description="Wait (up to 5 s) until the read model reaches it")
+        ] = None,
+    ) -> None:
+        if min_position is not None and not container.projector.wait_for(min_position, 5.0, names):
+            raise ApiError(
+                503,
+                f"Read model {', '.join(names)} has not reached position {min_position} yet",
+                "temporary",
+                ["Retry shortly"],
+                headers={"Retry-After": "1"},
+            )
+        head = container.app.head_position()
+        positions = [container.store.position(name) for name in names]
+        response.headers["X-Read-Model-Lag"] = str(max(0, head - min(positions, default=head)))
+        response.headers["X-Read-Model-Position"] = str(min(positions, default=head))
+
+    return Depends(dependency)
 
 
 def settle(container: Container, response: Response, position: int | None) -> None:

@@ -7,9 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from conftest import DEMO_EMAIL, DEMO_TOKEN, VIEWER_EMAIL, VIEWER_TOKEN, SandboxAdmin, adf
 
 from infrastructure.jira import EXPORT_PERMISSIONS, JiraClient, NewIssue
+from tests.integration.jira.support import (
+    DEMO_EMAIL,
+    DEMO_TOKEN,
+    VIEWER_EMAIL,
+    VIEWER_TOKEN,
+    SandboxAdmin,
+    adf,
+)
 
 
 def account_of(jira: JiraClient, email: str) -> str:
@@ -137,7 +144,7 @@ def test_bulk_create_refuses_more_than_fifty(jira: JiraClient, sandbox: SandboxA
 
 def test_attachments_with_non_ascii_file_names(jira: JiraClient) -> None:
     issue = jira.create_issue(NewIssue("DEMO", "Has attachments"))
-    name = "Spécification – données 数据.md"
+    name = "Spécification · données 数据.md"
     content = "# Détails\n\nLong analysis…\n".encode()
     (attachment,) = jira.add_attachment(issue.key, name, content, "text/markdown")
     assert (attachment.filename, attachment.size, attachment.mime_type) == (

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import DEMO_EMAIL, DEMO_TOKEN, VIEWER_EMAIL, VIEWER_TOKEN, SandboxAdmin, adf
 
 from infrastructure.jira import (
     ADMIN_REQUIRED,
@@ -18,6 +17,14 @@ from infrastructure.jira import (
     JiraFieldError,
     JiraNotFound,
     NewIssue,
+)
+from tests.integration.jira.support import (
+    DEMO_EMAIL,
+    DEMO_TOKEN,
+    VIEWER_EMAIL,
+    VIEWER_TOKEN,
+    SandboxAdmin,
+    adf,
 )
 
 

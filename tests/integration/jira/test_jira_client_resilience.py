@@ -9,7 +9,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import SandboxAdmin
 
 from infrastructure.jira import (
     TEMPORARY,
@@ -21,6 +20,7 @@ from infrastructure.jira import (
     RateLimitConfig,
     RetryPolicy,
 )
+from tests.integration.jira.support import SandboxAdmin
 
 CREATE = "POST /rest/api/3/issue"
 

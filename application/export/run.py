@@ -1,0 +1,529 @@
+"""The export run: create the issues in dependency order, attach, link; resumable, never twice.
+
+Idempotency rests on three habits:
+- every created issue is recorded (`TicketExported`) as soon as Jira answers;
+- every issue carries a mark (label `tf-<ticket id>` and an issue property) and,
+  whenever the outcome of a create is unknown (timeout, 5xx, or a previous run of this
+  export that ended without recording), Jira is searched for the marks first;
+- creation goes in batches (bulk create, <= 50) whose outcome is searched as a whole
+  when the answer is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import RecordConflictError
+
+from application.adf import build_ticket_document
+from application.export.jira_errors import JiraError, JiraFieldError, JiraOutcomeUnknown
+from application.export.jira_types import CreatedIssue, NewIssue
+from application.export.port import JiraGateway, jql_quote
+from application.export.preflight import Preflight, run_preflight
+from application.generation.run import Progress, ProgressCallback
+from application.sessions import TicketForge
+from domain.errors import ConflictError
+from domain.export import Export, export_label
+from domain.session import Session, Ticket
+
+log = logging.getLogger(__name__)
+
+EXPORTER = "system:exporter"
+BULK_LIMIT = 50
+LINK_CONCURRENCY = 8
+SEARCH_CHUNK = 40
+PROPERTY_KEY = "ticketforge"
+
+
+def session_label(session_id: UUID) -> str:
+    """A label on every issue of a session, for sync back (`labels = ... AND updated >= ...`)."""
+    return f"tf-s-{session_id.hex[:16]}"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    ticket: Ticket
+    order: int
+    issue: NewIssue
+    attachment: tuple[str, bytes, str] | None
+    fallbacks: list[tuple[str, str, str]]  # (kind, detail, recommended action)
+
+
+class ExportStopped(Exception):
+    """This worker must let go (shutdown or lost lease); another one resumes."""
+
+
+class ExportRunner:
+    def __init__(self, app: TicketForge, jira: Callable[[], JiraGateway]) -> None:
+        self.app = app
+        self.jira_factory = jira
+
+    # --- the run -------------------------------------------------------------
+
+    def run(
+        self,
+        export_id: UUID,
+        worker: str = "worker",
+        progress: ProgressCallback | None = None,
+        keep_going: Callable[[], bool] = lambda: True,
+    ) -> str:
+        export = self.app.load_export(export_id)
+        if export.status not in ("requested", "running"):
+            return export.status
+        export.start(export.retries, export.runs + 1, worker, EXPORTER)
+        self.app.save(export)
+        session = self.app.load_session(export.session_id)
+        jira = self.jira_factory()
+        state = _RunState(self, export, session, jira, progress, keep_going)
+        try:
+            state.execute()
+        except ExportStopped:
+            log.info("export %s interrupted; another worker will resume it", export_id)
+            return "interrupted"
+        except JiraError as exc:
+            state.fail(exc.category, str(exc), exc.recovery_actions)
+        except ConflictError:
+            log.info("export %s changed under us; leaving it", export_id)
+        finally:
+            jira.close()
+        return self.app.load_export(export_id).status
+
+
+class _RunState:
+    def __init__(
+        self,
+        runner: ExportRunner,
+        export: Export,
+        session: Session,
+        jira: JiraGateway,
+        progress: ProgressCallback | None,
+        keep_going: Callable[[], bool],
+    ) -> None:
+        self.app = runner.app
+        self.export = export
+        self.session = session
+        self.jira = jira
+        self.progress = progress
+        self.keep_going = keep_going
+        self.current: tuple[UUID, int] | None = None
+        self.started = time.monotonic()
+        self.preflight: Preflight | None = None
+
+    # --- bookkeeping -----------------------------------------------------------
+
+    def save(self, command: Callable[[Export], None]) -> None:
+        """Apply to our copy and save; reload only when someone else wrote meanwhile."""
+        for _ in range(8):
+            command(self.export)
+            try:
+                self.app.save(self.export)
+            except RecordConflictError:
+                self.export = self.app.load_export(self.export.id)
+                continue
+            return
+        raise RecordConflictError(f"Export {self.export.id} is too busy")
+
+    def record_fix(self, ticket_id: UUID | None, kind: str, detail: str, action: str) -> None:
+        def record(export: Export) -> None:
+            export.record_manual_fix(ticket_id, kind, detail, action, EXPORTER)
+
+        self.save(record)
+
+    def check_going(self) -> None:
+        if not self.keep_going():
+            raise ExportStopped
+
+    def report(self, stage: str) -> None:
+        if self.progress is None:
+            return
+        total = len(self.export.plan) + sum(len(p["depends_on"]) for p in self.export.plan)
+        done = len(self.export.issues) + len(self.export.links)
+        elapsed = time.monotonic() - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        self.progress(
+            Progress(
+                session_id=self.export.session_id,
+                task_id=self.export.task_id,
+                percentage=round(100.0 * done / max(total, 1), 1),
+                stage=stage,
+                completed=len(self.export.issues),
+                failed=0,
+                total=len(self.export.plan),
+                eta_seconds=round((total - done) / rate, 1) if rate > 0 else None,
+            )
+        )
+
+    def fail(self, category: str, message: str, actions: Sequence[str]) -> None:
+        ticket_id, order = self.current if self.current else (None, None)
+        self.export = self.app.load_export(self.export.id)
+        if self.export.status != "running":
+            return
+        self.export.fail(category, message, ticket_id, order, list(actions), EXPORTER)
+        session = self.app.load_session(self.export.session_id)
+        session.finish_export(self.export.id, "failed", EXPORTER)
+        self.app.save(self.export, session)
+        self.report(f"Export failed: {message}")
+
+    # --- steps -----------------------------------------------------------------
+
+    def execute(self) -> None:
+        tickets = self.session.tickets
+        plan = self.export.plan
+        self.report("Checking the Jira project")
+        self.preflight = run_preflight(
+            self.jira,
+            self.export.project_key,
+            self.export.issue_type,
+            assignees=[tickets[UUID(str(p["ticket_id"]))].assignee or "" for p in plan],
+            sprints=[tickets[UUID(str(p["ticket_id"]))].sprint or "" for p in plan],
+        )
+        if not self.preflight.ok:
+            self.fail(
+                self.preflight.category,
+                "Jira pre-flight failed: " + "; ".join(self.preflight.problems),
+                ["Ask a Jira administrator to fix the project configuration, then retry"],
+            )
+            return
+        if self.export.runs > 1 or self.export.retries > 0:
+            self.report("Looking for issues created by an earlier attempt")
+            self.recover(self.export.pending_tickets())
+        self.create_issues()
+        self.upload_attachments()
+        self.assign_sprints()
+        self.link_dependencies()
+        self.check_going()
+
+        def complete(export: Export) -> None:
+            export.complete(EXPORTER)
+
+        self.save(complete)
+        session = self.app.load_session(self.export.session_id)
+        session.finish_export(self.export.id, "completed", EXPORTER)
+        self.app.save(session)
+        self.report("Export completed")
+
+    def recover(self, items: Iterable[dict[str, Any]]) -> None:
+        """Record issues that exist in Jira (found by their mark) but not in our events."""
+        wanted = {export_label(UUID(str(p["ticket_id"]))): UUID(str(p["ticket_id"])) for p in items}
+        labels = sorted(wanted)
+        found: list[tuple[UUID, CreatedIssue]] = []
+        for start in range(0, len(labels), SEARCH_CHUNK):
+            chunk = labels[start : start + SEARCH_CHUNK]
+            jql = (
+                f"project = {jql_quote(self.export.project_key)} AND labels in "
+                f"({', '.join(jql_quote(label) for label in chunk)}) ORDER BY key"
+            )
+            seen: set[UUID] = set()
+            for issue in self.jira.search(jql, ("labels",)):
+                for label in issue.labels:
+                    ticket_id = wanted.get(label)
+                    if ticket_id is not None and ticket_id not in seen:
+                        seen.add(ticket_id)
+                        created = CreatedIssue(
+                            id=issue.id,
+                            key=issue.key,
+                            self_url="",
+                            browse_url=self.jira.browse_url(issue.key),
+                        )
+                        found.append((ticket_id, created))
+        if found:
+
+            def record(export: Export) -> None:
+                for ticket_id, issue in found:
+                    export.record_issue(
+                        ticket_id,
+                        issue.key,
+                        issue.browse_url,
+                        issue.id,
+                        EXPORTER,
+                        found_by_search=True,
+                    )
+
+            self.save(record)
+
+    def prepare(self, item: dict[str, Any]) -> Prepared:
+        assert self.preflight is not None
+        ticket = self.session.tickets[UUID(str(item["ticket_id"]))]
+        document = build_ticket_document(
+            ticket.config_name,
+            ticket.title,
+            ticket.user_story,
+            ticket.analysis,
+            ticket.verification,
+        )
+        fallbacks: list[tuple[str, str, str]] = []
+        account_id = None
+        if ticket.assignee:
+            account_id = self.preflight.assignees.get(ticket.assignee)
+            if account_id is None:
+                fallbacks.append(
+                    (
+                        "assignee",
+                        f"'{ticket.assignee}' is not an assignable user; left unassigned",
+                        "Assign the issue by hand to the right person",
+                    )
+                )
+        priority = ticket.priority
+        if priority and priority not in self.preflight.priorities:
+            fallbacks.append(
+                (
+                    "priority",
+                    f"Priority '{priority}' is not available; Jira's default was used",
+                    "Set the priority by hand (available: "
+                    + ", ".join(sorted(self.preflight.priorities))
+                    + ")",
+                )
+            )
+            priority = None
+        if ticket.sprint and ticket.sprint not in self.preflight.sprints:
+            fallbacks.append(
+                (
+                    "sprint",
+                    f"Sprint '{ticket.sprint}' was not found; the issue is in the backlog",
+                    "Move the issue to the right sprint by hand",
+                )
+            )
+        labels = [*ticket.labels, export_label(ticket.id), session_label(self.session.id)]
+        issue = NewIssue(
+            project_key=self.export.project_key,
+            summary=document.summary,
+            issue_type=self.export.issue_type,
+            issue_type_id=self.preflight.issue_type_id,
+            description=document.adf,
+            labels=tuple(dict.fromkeys(labels)),
+            assignee_account_id=account_id,
+            priority=priority,
+            parent_key=self.session.epic_key,
+            properties={
+                PROPERTY_KEY: {"ticket_id": str(ticket.id), "session_id": str(self.session.id)}
+            },
+        )
+        attachment = None
+        if document.attachment is not None:
+            a = document.attachment
+            attachment = (a.filename, a.content, a.media_type)
+        return Prepared(ticket, int(item["order"]), issue, attachment, fallbacks)
+
+    def create_issues(self) -> None:
+        pending = self.export.pending_tickets()
+        for start in range(0, len(pending), BULK_LIMIT):
+            self.check_going()
+            batch = [self.prepare(item) for item in pending[start : start + BULK_LIMIT]]
+            self.current = (batch[0].ticket.id, batch[0].order)
+            try:
+                result = self.jira.create_issues([p.issue for p in batch])
+            except JiraOutcomeUnknown:
+                self.recover({"ticket_id": p.ticket.id} for p in batch)
+                batch = [p for p in batch if p.ticket.id not in self.export.issues]
+                for prepared in batch:
+                    self.create_one(prepared)
+                continue
+            created = [(batch[i], issue) for i, issue in sorted(result.created.items())]
+            self.record_created(created)
+            for index, failure in sorted(result.failed.items()):
+                prepared = batch[index]
+                self.current = (prepared.ticket.id, prepared.order)
+                if failure.field_errors:
+                    self.create_with_fallbacks(prepared, dict(failure.field_errors))
+                else:
+                    raise JiraError(
+                        f"Jira refused ticket {prepared.order} ({prepared.ticket.config_name}): "
+                        + "; ".join(failure.error_messages),
+                        status=failure.status,
+                        category="user_fixable" if failure.status == 400 else "temporary",
+                    )
+            self.report(f"Created {len(self.export.issues)} of {len(self.export.plan)} issues")
+
+    def record_created(self, created: Sequence[tuple[Prepared, CreatedIssue]]) -> None:
+        def record(export: Export) -> None:
+            for prepared, issue in created:
+                export.record_issue(
+                    prepared.ticket.id, issue.key, issue.browse_url, issue.id, EXPORTER
+                )
+                for kind, detail, action in prepared.fallbacks:
+                    export.record_manual_fix(prepared.ticket.id, kind, detail, action, EXPORTER)
+
+        if created:
+            self.save(record)
+
+    def create_one(self, prepared: Prepared) -> None:
+        self.current = (prepared.ticket.id, prepared.order)
+        try:
+            issue = self.jira.create_issue(prepared.issue)
+        except JiraOutcomeUnknown:
+            self.recover([{"ticket_id": prepared.ticket.id}])
+            if prepared.ticket.id in self.export.issues:
+                return
+            issue = self.jira.create_issue(prepared.issue)
+        except JiraFieldError as exc:
+            self.create_with_fallbacks(prepared, exc.field_errors)
+            return
+        self.record_created([(prepared, issue)])
+
+    def create_with_fallbacks(self, prepared: Prepared, field_errors: dict[str, str]) -> None:
+        """Drop the optional fields Jira refused, create, and record what a person must fix."""
+        optional = {"assignee", "priority", "parent", "labels"}
+        refused = set(field_errors)
+        if not refused <= optional and not any(k.startswith("customfield_") for k in refused):
+            raise JiraFieldError(
+                f"Jira refused ticket {prepared.order} ({prepared.ticket.config_name}): "
+                + "; ".join(f"{k}: {v}" for k, v in field_errors.items()),
+                status=400,
+                field_errors=field_errors,
+            )
+        issue = prepared.issue
+        changes: dict[str, Any] = {}
+        if "assignee" in refused:
+            changes["assignee_account_id"] = None
+        if "priority" in refused:
+            changes["priority"] = None
+        if "parent" in refused:
+            changes["parent_key"] = None
+        if "labels" in refused:
+            changes["labels"] = (export_label(prepared.ticket.id),)
+        extra = {k: v for k, v in issue.extra_fields.items() if k not in refused}
+        fixed = replace(issue, extra_fields=extra, **changes)
+        fallbacks = [
+            *prepared.fallbacks,
+            *(
+                (name, f"Jira refused {name}: {message}", f"Set {name} by hand in Jira")
+                for name, message in sorted(field_errors.items())
+            ),
+        ]
+        self.create_one(replace(prepared, issue=fixed, fallbacks=fallbacks))
+
+    def upload_attachments(self) -> None:
+        for item in self.export.plan:
+            ticket_id = UUID(str(item["ticket_id"]))
+            if self.export.attachments.get(ticket_id):
+                continue
+            prepared = self.prepare(item)
+            if prepared.attachment is None:
+                continue
+            self.check_going()
+            self.current = (ticket_id, prepared.order)
+            key = self.export.issues[ticket_id].key
+            filename, content, media_type = prepared.attachment
+            try:
+                self.jira.add_attachment(key, filename, content, media_type)
+            except (JiraFieldError, JiraOutcomeUnknown) as exc:
+                self.record_fix(
+                    ticket_id,
+                    "attachment",
+                    f"Uploading {filename} failed: {exc}",
+                    f"Attach {filename} to the issue by hand (the full description is in it)",
+                )
+                continue
+
+            def attached(
+                export: Export, t: UUID = ticket_id, k: str = key, f: str = filename
+            ) -> None:
+                export.record_attachment(t, k, f, EXPORTER)
+
+            self.save(attached)
+
+    def assign_sprints(self) -> None:
+        assert self.preflight is not None
+        by_sprint: dict[int, list[str]] = {}
+        for ticket_id, issue in self.export.issues.items():
+            sprint = self.session.tickets[ticket_id].sprint
+            if sprint and sprint in self.preflight.sprints:
+                by_sprint.setdefault(self.preflight.sprints[sprint], []).append(issue.key)
+        for sprint_id, keys in sorted(by_sprint.items()):
+            self.check_going()
+            try:
+                self.jira.move_issues_to_sprint(sprint_id, sorted(keys))
+            except (JiraFieldError, JiraOutcomeUnknown) as exc:
+                self.record_fix(
+                    None,
+                    "sprint",
+                    f"Moving issues to sprint {sprint_id} failed: {exc}",
+                    "Move the issues to the sprint by hand",
+                )
+
+    def link_dependencies(self) -> None:
+        """ "Blocks" links once both ends exist: the dependency blocks the dependent."""
+        assert self.preflight is not None
+        pending = self.export.pending_links()
+        if not pending:
+            return
+        if not self.preflight.blocks_link_type:
+
+            def record_missing(export: Export) -> None:
+                for ticket_id, dep in pending:
+                    export.record_manual_fix(
+                        ticket_id,
+                        "link",
+                        f"{export.issues[dep].key} blocks {export.issues[ticket_id].key}: "
+                        "the 'Blocks' link type does not exist",
+                        "Ask a Jira admin to add the 'Blocks' link type, or link them by hand",
+                        EXPORTER,
+                    )
+
+            self.save(record_missing)
+            return
+        if self.export.runs > 1 or self.export.retries > 0:
+            pending = self.existing_links_recorded(pending)
+
+        def link(edge: tuple[UUID, UUID]) -> tuple[tuple[UUID, UUID], Exception | None]:
+            ticket_id, dep = edge
+            try:
+                self.jira.link_blocks(
+                    self.export.issues[dep].key, self.export.issues[ticket_id].key
+                )
+            except (JiraFieldError, JiraOutcomeUnknown) as exc:
+                return edge, exc
+            return edge, None
+
+        with ThreadPoolExecutor(LINK_CONCURRENCY, thread_name_prefix="link") as pool:
+            for start in range(0, len(pending), 4 * LINK_CONCURRENCY):
+                self.check_going()
+                chunk = pending[start : start + 4 * LINK_CONCURRENCY]
+                self.current = (chunk[0][0], self.export.order_of(chunk[0][0]))
+                results = list(pool.map(link, chunk))
+
+                def record(export: Export, results: list[Any] = results) -> None:
+                    for (ticket_id, dep), error in results:
+                        if error is None:
+                            export.record_link(ticket_id, dep, EXPORTER)
+                        else:
+                            export.record_manual_fix(
+                                ticket_id,
+                                "link",
+                                f"{export.issues[dep].key} blocks {export.issues[ticket_id].key}: "
+                                f"linking failed: {error}",
+                                "Create the 'Blocks' link by hand",
+                                EXPORTER,
+                            )
+
+                self.save(record)
+                self.report(f"Linked {len(self.export.links)} dependencies")
+
+    def existing_links_recorded(self, pending: list[tuple[UUID, UUID]]) -> list[tuple[UUID, UUID]]:
+        """After an interrupted run, links may exist that we never recorded: look first."""
+        dependents = sorted({t for t, _ in pending}, key=self.export.order_of)
+        found: list[tuple[UUID, UUID]] = []
+        key_to_ticket = {issue.key: tid for tid, issue in self.export.issues.items()}
+        for ticket_id in dependents:
+            issue = self.jira.get_issue(self.export.issues[ticket_id].key, ("issuelinks",))
+            for link in issue.fields.get("issuelinks") or ():
+                other = (link.get("inwardIssue") or {}).get("key")
+                if (link.get("type") or {}).get("name") != "Blocks" or other is None:
+                    continue
+                dep = key_to_ticket.get(other)
+                if dep is not None and (ticket_id, dep) in pending:
+                    found.append((ticket_id, dep))
+        if found:
+
+            def record(export: Export) -> None:
+                for ticket_id, dep in found:
+                    export.record_link(ticket_id, dep, EXPORTER)
+
+            self.save(record)
+        return [p for p in pending if p not in set(found)]

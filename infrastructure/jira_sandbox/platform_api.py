@@ -1,0 +1,521 @@
+"""Jira Cloud platform REST API v3: the subset ticketforge calls, as Jira answers it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from infrastructure.jira_sandbox.errors import ApiError
+from infrastructure.jira_sandbox.issues import ref, validate_create
+from infrastructure.jira_sandbox.jql import JqlError, parse_jql
+from infrastructure.jira_sandbox.render import Json, Renderer, select_fields
+from infrastructure.jira_sandbox.state import (
+    Account,
+    JsonBody,
+    Render,
+    Sandbox,
+    SandboxDep,
+    browsable_issue,
+    browsable_project,
+    page_of,
+)
+from infrastructure.jira_sandbox.store import (
+    ENVIRONMENT_FIELD,
+    EXTRA_REQUIRED_FIELDS,
+    ISSUE_TYPES,
+    PERMISSIONS,
+    SPRINT_FIELD,
+    IssueRow,
+    ProjectRow,
+)
+
+MAX_CREATEMETA_RESULTS = 200
+SPRINT_TYPE = "com.pyxis.greenhopper.jira:gh-sprint"
+TEXTAREA_TYPE = "com.atlassian.jira.plugin.system.customfieldtypes:textarea"
+UNBOUNDED = (
+    "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
+)
+
+
+# -- platform REST API v3 ---------------------------------------------------------------
+
+api = APIRouter(prefix="/rest/api/3")
+
+
+@api.get("/myself")
+def myself(sandbox: SandboxDep, account: Account, render: Render) -> Json:
+    user = sandbox.store.user(account)
+    if user is None:
+        raise ApiError(401, ["You are not authenticated."])
+    return render.user(user)
+
+
+@api.get("/mypermissions")
+def my_permissions(
+    sandbox: SandboxDep,
+    account: Account,
+    render: Render,
+    permissions: str | None = None,
+    projectKey: str | None = None,
+) -> Json:
+    keys = [p.strip() for p in (permissions or "").split(",") if p.strip()]
+    if not keys:
+        raise ApiError(400, ["The 'permissions' query parameter is required."])
+    unknown = [k for k in keys if k not in PERMISSIONS]
+    if unknown:
+        raise ApiError(400, [f"Invalid permission key: {', '.join(unknown)}"])
+    granted: set[str] = set()
+    if projectKey:
+        project = browsable_project(sandbox, account, projectKey)
+        granted = sandbox.store.permissions(account, project.key)
+    return render.permissions(granted, keys)
+
+
+@api.get("/project/{projectIdOrKey}")
+def get_project(projectIdOrKey: str, sandbox: SandboxDep, account: Account, render: Render) -> Json:
+    return render.project(browsable_project(sandbox, account, projectIdOrKey), full=True)
+
+
+def _createmeta_window(start_at: int, max_results: int) -> None:
+    if max_results > MAX_CREATEMETA_RESULTS:
+        raise ApiError(
+            400, [f"Parameter 'maxResults' must not exceed the limit '{MAX_CREATEMETA_RESULTS}'"]
+        )
+    if start_at < 0 or max_results < 0:
+        raise ApiError(400, ["Parameters 'startAt' and 'maxResults' must not be negative."])
+
+
+@api.get("/issue/createmeta/{projectIdOrKey}/issuetypes")
+def createmeta_issue_types(
+    *,
+    projectIdOrKey: str,
+    sandbox: SandboxDep,
+    account: Account,
+    render: Render,
+    startAt: int = 0,
+    maxResults: int = 50,
+) -> Json:
+    _createmeta_window(startAt, maxResults)
+    project = browsable_project(sandbox, account, projectIdOrKey)
+    can_create = sandbox.store.has_permission(account, project.key, "CREATE_ISSUES")
+    types = [render.issue_type(t) for t in ISSUE_TYPES] if can_create else []
+    page = page_of(types, startAt, maxResults)
+    return {
+        "issueTypes": page["values"],
+        "startAt": startAt,
+        "maxResults": maxResults,
+        "total": page["total"],
+    }
+
+
+def _create_fields(render: Renderer, project: ProjectRow, issue_type_id: str) -> list[Json]:
+    """The create screen of one issue type, as createmeta describes each field."""
+    issue_type = next(t for t in ISSUE_TYPES if t.id == issue_type_id)
+    priorities = render.store.priorities()
+    default_priority = next(p for p in priorities if p.is_default)
+    required_extra = EXTRA_REQUIRED_FIELDS.get((project.key, issue_type.id), ())
+
+    def meta(field_id: str, name: str, schema: Json, **extra: Any) -> Json:
+        return {
+            "fieldId": field_id,
+            "key": field_id,
+            "name": name,
+            "required": extra.pop("required", False),
+            "hasDefaultValue": extra.pop("hasDefaultValue", False),
+            "operations": extra.pop("operations", ["set"]),
+            "schema": schema,
+            **extra,
+        }
+
+    screen = [
+        meta("summary", "Summary", {"type": "string", "system": "summary"}, required=True),
+        meta(
+            "issuetype", "Issue Type", {"type": "issuetype", "system": "issuetype"},
+            required=True, operations=[], allowedValues=[render.issue_type(issue_type)],
+        ),
+        meta(
+            "project", "Project", {"type": "project", "system": "project"},
+            required=True, allowedValues=[render.project(project)],
+        ),
+        meta("description", "Description", {"type": "string", "system": "description"}),
+        meta(
+            "labels", "Labels", {"type": "array", "items": "string", "system": "labels"},
+            operations=["add", "set", "remove"],
+            autoCompleteUrl=f"{render.api}/label/suggest?query=",
+        ),
+        meta(
+            "assignee", "Assignee", {"type": "user", "system": "assignee"},
+            autoCompleteUrl=f"{render.api}/user/assignable/search?project={project.key}&query=",
+        ),
+        meta(
+            "priority", "Priority", {"type": "priority", "system": "priority"},
+            hasDefaultValue=True, defaultValue=render.priority(default_priority),
+            allowedValues=[render.priority(p) for p in priorities],
+        ),
+        meta(
+            SPRINT_FIELD, "Sprint",
+            {"type": "array", "items": "json", "custom": SPRINT_TYPE, "customId": 10020},
+        ),
+        meta(
+            ENVIRONMENT_FIELD, "Environment",
+            {"type": "string", "custom": TEXTAREA_TYPE, "customId": 10040},
+            required=ENVIRONMENT_FIELD in required_extra,
+        ),
+    ]  # fmt: skip
+    if issue_type.hierarchy_level == 0:
+        screen.append(meta("parent", "Parent", {"type": "issuelink", "system": "parent"}))
+    return screen
+
+
+@api.get("/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}")
+def createmeta_fields(
+    *,
+    projectIdOrKey: str,
+    issueTypeId: str,
+    sandbox: SandboxDep,
+    account: Account,
+    render: Render,
+    startAt: int = 0,
+    maxResults: int = 50,
+) -> Json:
+    _createmeta_window(startAt, maxResults)
+    project = browsable_project(sandbox, account, projectIdOrKey)
+    if issueTypeId not in {t.id for t in ISSUE_TYPES} or not sandbox.store.has_permission(
+        account, project.key, "CREATE_ISSUES"
+    ):
+        raise ApiError(
+            404, [f"Issue type with id '{issueTypeId}' does not exist in {project.key}."]
+        )
+    page = page_of(_create_fields(render, project, issueTypeId), startAt, maxResults)
+    return {
+        "fields": page["values"],
+        "startAt": startAt,
+        "maxResults": maxResults,
+        "total": page["total"],
+    }
+
+
+def _created(render: Renderer, issue: IssueRow) -> Json:
+    return {"id": str(issue.id), "key": issue.key, "self": f"{render.api}/issue/{issue.id}"}
+
+
+def _fail_after_commit(sandbox: Sandbox) -> None:
+    """The fault that makes creates ambiguous: stored, but answered with a 5xx."""
+    status = sandbox.faults.create_failure()
+    if status is not None:
+        sandbox.stats.fault("create_5xx_after_commit")
+        raise ApiError(status, ["Internal server error."])
+
+
+@api.post("/issue", status_code=201)
+def create_issue(body: JsonBody, sandbox: SandboxDep, account: Account, render: Render) -> Json:
+    draft = validate_create(body, sandbox.store, account)
+    issue = sandbox.store.insert_issue(draft, reporter=account)
+    sandbox.stats.event("issues_created")
+    _fail_after_commit(sandbox)
+    return _created(render, issue)
+
+
+@api.post("/issue/bulk", status_code=201)
+def create_issues(
+    body: JsonBody, response: Response, sandbox: SandboxDep, account: Account, render: Render
+) -> Json:
+    updates = body.get("issueUpdates") if isinstance(body, Mapping) else None
+    if not isinstance(updates, list):
+        raise ApiError(400, ["The request must contain 'issueUpdates', a list of issues."])
+    limit = sandbox.limiter.config.max_bulk_issues
+    if len(updates) > limit:
+        raise ApiError(400, [f"A bulk create request can contain at most {limit} issues."])
+    created: list[Json] = []
+    errors: list[Json] = []
+    for index, update in enumerate(updates):
+        try:
+            draft = validate_create(update, sandbox.store, account)
+        except ApiError as error:
+            errors.append(
+                {
+                    "status": error.status,
+                    "elementErrors": {"errorMessages": error.messages, "errors": error.errors},
+                    "failedElementNumber": index,
+                }
+            )
+            continue
+        created.append(_created(render, sandbox.store.insert_issue(draft, reporter=account)))
+    sandbox.stats.event("issues_created", len(created))
+    if created:
+        _fail_after_commit(sandbox)
+    else:
+        response.status_code = 400
+    return {"issues": created, "errors": errors}
+
+
+@api.get("/issue/{issueIdOrKey}")
+def get_issue(
+    issueIdOrKey: str,
+    sandbox: SandboxDep,
+    account: Account,
+    render: Render,
+    fields: Annotated[list[str] | None, Query()] = None,
+) -> Json:
+    issue = browsable_issue(sandbox, account, issueIdOrKey)
+    return render.issue(issue, select_fields(fields, default_all=True))
+
+
+@api.get("/issue/{issueIdOrKey}/properties/{propertyKey}")
+def get_issue_property(
+    issueIdOrKey: str,
+    propertyKey: str,
+    sandbox: SandboxDep,
+    account: Account,
+) -> Json:
+    issue = browsable_issue(sandbox, account, issueIdOrKey)
+    found, value = sandbox.store.issue_property(issue.id, propertyKey)
+    if not found:
+        raise ApiError(404, [f"The property with key '{propertyKey}' does not exist."])
+    return {"key": propertyKey, "value": value}
+
+
+@api.post("/issue/{issueIdOrKey}/attachments", response_model=None)
+async def add_attachments(
+    issueIdOrKey: str,
+    request: Request,
+    sandbox: SandboxDep,
+    account: Account,
+    render: Render,
+) -> Response | list[Json]:
+    if request.headers.get("X-Atlassian-Token", "").lower() != "no-check":
+        # As Jira: the XSRF guard answers before anything else, in plain text.
+        return Response("XSRF check failed", status_code=403, media_type="text/plain")
+    issue = await run_in_threadpool(browsable_issue, sandbox, account, issueIdOrKey)
+    if not sandbox.store.has_permission(account, issue.project_key, "CREATE_ATTACHMENTS"):
+        raise ApiError(403, ["You do not have permission to create attachments for this issue."])
+    form = await request.form()
+    uploads = [item for item in form.getlist("file") if isinstance(item, UploadFile)]
+    if not uploads:
+        raise ApiError(400, ["The request must carry the attachments in the 'file' form field."])
+    limit = sandbox.limiter.config.max_attachment_bytes
+    contents = [await upload.read() for upload in uploads]
+    if any(len(content) > limit for content in contents):
+        raise ApiError(
+            413, [f"The attachment exceeds the maximum attachment size of {limit} bytes."]
+        )
+    sandbox.guard_issue_writes([issue.key])
+
+    def store_all() -> list[Json]:
+        rows = [
+            sandbox.store.add_attachment(
+                issue.id,
+                upload.filename or "attachment",
+                upload.content_type or "application/octet-stream",
+                content,
+                account,
+            )
+            for upload, content in zip(uploads, contents, strict=True)
+        ]
+        return [render.attachment(row) for row in rows]
+
+    stored = await run_in_threadpool(store_all)
+    sandbox.stats.event("attachments_uploaded", len(stored))
+    return stored
+
+
+@api.get("/attachment/content/{attachmentId}")
+def attachment_content(attachmentId: int, sandbox: SandboxDep, account: Account) -> Response:
+    found = sandbox.store.attachment_content(attachmentId)
+    if found is None:
+        raise ApiError(404, ["The attachment does not exist."])
+    row, content = found
+    issue = sandbox.store.issue(row.issue_id)
+    if issue is None:
+        raise ApiError(404, ["The attachment does not exist."])
+    browsable_issue(sandbox, account, issue.key)
+    return Response(content, media_type=row.mime_type)
+
+
+@api.get("/issueLinkType")
+def link_types(sandbox: SandboxDep, render: Render) -> Json:
+    return {
+        "issueLinkTypes": [
+            render.link_type(t)
+            for t in sandbox.store.link_types()
+            if not sandbox.faults.link_type_missing(t.name)
+        ]
+    }
+
+
+@api.post("/issueLink", status_code=201, response_model=None)
+def link_issues(body: JsonBody, sandbox: SandboxDep, account: Account) -> Response:
+    if not isinstance(body, Mapping):
+        raise ApiError(400, ["The request body must be an object."])
+    type_id, type_name = ref(body.get("type"), "id"), ref(body.get("type"), "name")
+    inward_ref = ref(body.get("inwardIssue"), "key", "id")
+    outward_ref = ref(body.get("outwardIssue"), "key", "id")
+    if (type_id is None and type_name is None) or inward_ref is None or outward_ref is None:
+        raise ApiError(
+            400, ["The link needs a type (id or name), an inwardIssue and an outwardIssue."]
+        )
+    link_type = next(
+        (
+            t
+            for t in sandbox.store.link_types()
+            if (t.id == type_id or t.name == type_name)
+            and not sandbox.faults.link_type_missing(t.name)
+        ),
+        None,
+    )
+    if link_type is None:
+        raise ApiError(404, [f"No issue link type with name '{type_name or type_id}' found."])
+    inward = browsable_issue(sandbox, account, inward_ref)
+    outward = browsable_issue(sandbox, account, outward_ref)
+    if inward.id == outward.id:
+        raise ApiError(400, ["You cannot link an issue to itself."])
+    for issue in (inward, outward):
+        if not sandbox.store.has_permission(account, issue.project_key, "LINK_ISSUES"):
+            raise ApiError(404, ["You do not have the permission to link issues."])
+    sandbox.guard_issue_writes([inward.key, outward.key])
+    if sandbox.store.add_link(link_type.id, inward.id, outward.id):
+        sandbox.stats.event("links_created")
+    return Response(status_code=201)
+
+
+class SearchRequest(BaseModel):
+    """`POST /search/jql`'s body; unknown fields are refused as Jira does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jql: str | None = None
+    nextPageToken: str | None = None
+    maxResults: int | None = None
+    fields: list[str] | None = None
+    expand: str | None = None
+    properties: list[str] | None = None
+    fieldsByKeys: bool | None = None
+    reconcileIssues: list[int] | None = None
+
+
+def _page_token(offset: int, signature: str) -> str:
+    raw = json.dumps({"o": offset, "s": signature}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _token_offset(token: str, signature: str) -> int:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded))
+        if decoded["s"] == signature:
+            return int(decoded["o"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        pass
+    raise ApiError(400, ["The nextPageToken is invalid or belongs to another query."])
+
+
+def _search(
+    sandbox: Sandbox,
+    account: str,
+    render: Renderer,
+    request: SearchRequest,
+) -> Json:
+    try:
+        query = parse_jql(request.jql or "")
+    except JqlError as error:
+        raise ApiError(400, [str(error)]) from error
+    if not query.clauses:
+        raise ApiError(400, [UNBOUNDED])
+    cap = sandbox.limiter.config.max_search_results
+    page_size = min(max(request.maxResults or 50, 1), cap)
+    fields = request.fields or []
+    signature = hashlib.sha256(f"{request.jql}\x00{','.join(fields)}".encode()).hexdigest()[:16]
+    offset = _token_offset(request.nextPageToken, signature) if request.nextPageToken else 0
+    try:
+        issues, more = sandbox.store.search(query, account, offset, page_size)
+    except JqlError as error:
+        raise ApiError(400, [str(error)]) from error
+    wanted = select_fields(fields, default_all=False)
+    body: Json = {"issues": [render.issue(issue, wanted) for issue in issues], "isLast": not more}
+    if more:
+        body["nextPageToken"] = _page_token(offset + len(issues), signature)
+    return body
+
+
+@api.get("/search/jql")
+def search_get(
+    *,
+    sandbox: SandboxDep,
+    account: Account,
+    render: Render,
+    jql: str | None = None,
+    nextPageToken: str | None = None,
+    maxResults: int | None = None,
+    fields: Annotated[list[str] | None, Query()] = None,
+) -> Json:
+    request = SearchRequest(
+        jql=jql, nextPageToken=nextPageToken, maxResults=maxResults, fields=fields
+    )
+    return _search(sandbox, account, render, request)
+
+
+@api.post("/search/jql")
+def search_post(body: SearchRequest, sandbox: SandboxDep, account: Account, render: Render) -> Json:
+    return _search(sandbox, account, render, body)
+
+
+@api.get("/user/search")
+def find_users(
+    sandbox: SandboxDep,
+    render: Render,
+    query: str | None = None,
+    accountId: str | None = None,
+    maxResults: int = 50,
+) -> list[Json]:
+    if accountId:
+        user = sandbox.store.user(accountId)
+        return [render.user(user)] if user else []
+    if not query:
+        raise ApiError(400, ["One of 'query' or 'accountId' must be given."])
+    return [render.user(u) for u in sandbox.store.find_users(query, maxResults)]
+
+
+@api.get("/user/assignable/search")
+def find_assignable_users(
+    *,
+    sandbox: SandboxDep,
+    account: Account,
+    render: Render,
+    project: str | None = None,
+    issueKey: str | None = None,
+    query: str = "",
+    maxResults: int = 50,
+) -> list[Json]:
+    if issueKey:
+        project = browsable_issue(sandbox, account, issueKey).project_key
+    if not project:
+        raise ApiError(
+            400, ["One of the following parameters must be provided: issueKey, project."]
+        )
+    found = browsable_project(sandbox, account, project)
+    return [render.user(u) for u in sandbox.store.assignable_users(found.key, query, maxResults)]
+
+
+@api.get("/priority")
+def priorities(sandbox: SandboxDep, render: Render) -> list[Json]:
+    return [render.priority(p) for p in sandbox.store.priorities()]
+
+
+@api.get("/priority/search")
+def priority_search(
+    sandbox: SandboxDep,
+    render: Render,
+    startAt: int = 0,
+    maxResults: int = 50,
+) -> Json:
+    page = page_of([render.priority(p) for p in sandbox.store.priorities()], startAt, maxResults)
+    return page | {"self": f"{render.api}/priority/search"}

@@ -1,0 +1,207 @@
+"""Export status, summary and manual fixes: one document per export run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import singledispatchmethod
+from typing import Any, ClassVar
+
+from domain.export import Export
+from projections.base import Projection
+from projections.store import ViewTransaction
+
+TABLE = "exports"
+
+
+class ExportsProjection(Projection):
+    name: ClassVar[str] = "exports"
+    tables: ClassVar[tuple[str, ...]] = (TABLE,)
+
+    @singledispatchmethod
+    def process(self, event: Any, tx: ViewTransaction) -> None:
+        """Events this read model does not show."""
+
+    def _load(self, tx: ViewTransaction, event: Any) -> dict[str, Any]:
+        doc = tx.get(TABLE, str(event.originator_id))
+        assert doc is not None, f"export {event.originator_id} unknown to the exports view"
+        doc["version"] = event.originator_version
+        doc["updated_at"] = event.timestamp.isoformat()
+        return doc
+
+    def _save(self, tx: ViewTransaction, doc: dict[str, Any]) -> None:
+        tx.put(TABLE, doc["id"], doc, partition=doc["session_id"], sort=doc["sequence"])
+
+    @process.register
+    def _requested(self, event: Export.ExportRequested, tx: ViewTransaction) -> None:
+        earlier = tx.partition(TABLE, str(event.session_id))
+        self._save(
+            tx,
+            {
+                "id": str(event.originator_id),
+                "session_id": str(event.session_id),
+                "sequence": len(earlier) + 1,
+                "task_id": str(event.task_id),
+                "project_key": event.project_key,
+                "issue_type": event.issue_type,
+                "content_version": event.content_version,
+                "status": "requested",
+                "total": len(event.plan),
+                "dependencies_total": sum(len(p["depends_on"]) for p in event.plan),
+                "attempt": 0,
+                "retries": 0,
+                "runs": 0,
+                "issues": {},
+                "attachments": 0,
+                "links": [],
+                "fixes": {},
+                "failure": None,
+                "requested_at": event.timestamp.isoformat(),
+                "requested_by": event.actor,
+                "started_at": None,
+                "finished_at": None,
+                "sync": {},
+                "synced_at": None,
+                "version": event.originator_version,
+                "updated_at": event.timestamp.isoformat(),
+            },
+        )
+
+    @process.register
+    def _started(self, event: Export.ExportStarted, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc.update(status="running", attempt=event.attempt, runs=event.run, failure=None)
+        doc["started_at"] = doc["started_at"] or event.timestamp.isoformat()
+        self._save(tx, doc)
+
+    @process.register
+    def _exported(self, event: Export.TicketExported, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["issues"][str(event.ticket_id)] = {
+            "ticket_id": str(event.ticket_id),
+            "order": event.order,
+            "key": event.key,
+            "url": event.url,
+            "found_by_search": event.found_by_search,
+        }
+        self._save(tx, doc)
+
+    @process.register
+    def _attached(self, event: Export.AttachmentUploaded, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["attachments"] += 1
+        self._save(tx, doc)
+
+    @process.register
+    def _linked(self, event: Export.DependencyLinked, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["links"].append(
+            {"blocker": event.blocker_key, "blocked": event.blocked_key, "type": "Blocks"}
+        )
+        self._save(tx, doc)
+
+    @process.register
+    def _fix(self, event: Export.ManualFixRecorded, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["fixes"][str(event.fix_id)] = {
+            "fix_id": str(event.fix_id),
+            "ticket_id": str(event.ticket_id) if event.ticket_id else None,
+            "issue_key": event.issue_key,
+            "kind": event.kind,
+            "detail": event.detail,
+            "recommended_action": event.recommended_action,
+            "resolved": False,
+            "resolution_note": None,
+            "recorded_at": event.timestamp.isoformat(),
+        }
+        self._save(tx, doc)
+
+    @process.register
+    def _fix_resolved(self, event: Export.ManualFixResolved, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        fix = doc["fixes"][str(event.fix_id)]
+        fix.update(resolved=True, resolution_note=event.note, resolved_by=event.actor)
+        self._save(tx, doc)
+
+    @process.register
+    def _failed(self, event: Export.ExportFailed, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["status"] = "failed"
+        doc["finished_at"] = event.timestamp.isoformat()
+        doc["failure"] = {
+            "category": event.category,
+            "message": event.message,
+            "failed_ticket_id": str(event.failed_ticket_id) if event.failed_ticket_id else None,
+            "failed_ticket_order": event.failed_ticket_order,
+            "recovery_actions": event.recovery_actions,
+        }
+        self._save(tx, doc)
+
+    @process.register
+    def _retried(self, event: Export.ExportRetried, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc.update(status="requested", task_id=str(event.task_id), retries=event.attempt)
+        self._save(tx, doc)
+
+    @process.register
+    def _completed(self, event: Export.ExportCompleted, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["status"] = "completed"
+        doc["finished_at"] = event.timestamp.isoformat()
+        self._save(tx, doc)
+
+    @process.register
+    def _synced(self, event: Export.IssuesSynced, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        for issue in event.issues:
+            doc["sync"][str(issue["key"])] = issue
+        doc["synced_at"] = event.timestamp.isoformat()
+        self._save(tx, doc)
+
+
+def status_view(doc: dict[str, Any]) -> dict[str, Any]:
+    created = len(doc["issues"])
+    done = created + len(doc["links"])
+    goal = doc["total"] + doc["dependencies_total"]
+    percentage = 100.0 if doc["status"] == "completed" else round(100.0 * done / max(goal, 1), 1)
+    return {
+        "export_id": doc["id"],
+        "session_id": doc["session_id"],
+        "task_id": doc["task_id"],
+        "status": doc["status"],
+        "project_key": doc["project_key"],
+        "percentage": percentage,
+        "tickets_total": doc["total"],
+        "tickets_created": created,
+        "dependencies_total": doc["dependencies_total"],
+        "dependencies_created": len(doc["links"]),
+        "attachments_uploaded": doc["attachments"],
+        "manual_fixes": len(doc["fixes"]),
+        "attempt": doc["attempt"],
+        "retries": doc["retries"],
+        "retries_left": max(0, 3 - doc["retries"]),
+        "retry_available": doc["status"] == "failed" and doc["retries"] < 3,
+        "failure": doc["failure"],
+        "requested_at": doc["requested_at"],
+        "started_at": doc["started_at"],
+        "finished_at": doc["finished_at"],
+    }
+
+
+def summary_view(doc: dict[str, Any]) -> dict[str, Any]:
+    issues = sorted(doc["issues"].values(), key=lambda i: i["order"])
+    for issue in issues:
+        issue["jira"] = doc["sync"].get(issue["key"])
+    seconds = None
+    if doc["started_at"] and doc["finished_at"]:
+        started = datetime.fromisoformat(doc["requested_at"])
+        seconds = (datetime.fromisoformat(doc["finished_at"]) - started).total_seconds()
+    fixes = list(doc["fixes"].values())
+    return {
+        **status_view(doc),
+        "issues": issues,
+        "dependencies": doc["links"],
+        "manual_fixes": fixes,
+        "manual_fixes_open": sum(1 for f in fixes if not f["resolved"]),
+        "processing_seconds": seconds,
+        "synced_at": doc["synced_at"],
+    }
