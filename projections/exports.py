@@ -158,50 +158,85 @@ class ExportsProjection(Projection):
         self._save(tx, doc)
 
 
+def _minutes(doc: dict[str, Any]) -> float | None:
+    if not doc["finished_at"]:
+        return None
+    started = datetime.fromisoformat(doc["requested_at"])
+    return round((datetime.fromisoformat(doc["finished_at"]) - started).total_seconds() / 60, 3)
+
+
 def status_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """The seeds' ExportStatusResponse fields (exporting / completed / failed)."""
     created = len(doc["issues"])
     done = created + len(doc["links"])
     goal = doc["total"] + doc["dependencies_total"]
     percentage = 100.0 if doc["status"] == "completed" else round(100.0 * done / max(goal, 1), 1)
+    failure = doc["failure"] or {}
     return {
         "export_id": doc["id"],
         "session_id": doc["session_id"],
         "task_id": doc["task_id"],
         "status": doc["status"],
         "project_key": doc["project_key"],
-        "percentage": percentage,
-        "tickets_total": doc["total"],
-        "tickets_created": created,
+        "progress_percentage": percentage,
+        "tickets_completed": created,
+        "total_tickets": doc["total"],
+        "jira_tickets_created": created,
         "dependencies_total": doc["dependencies_total"],
         "dependencies_created": len(doc["links"]),
         "attachments_uploaded": doc["attachments"],
-        "manual_fixes": len(doc["fixes"]),
+        "manual_fixes_needed": sum(1 for f in doc["fixes"].values() if not f["resolved"]),
         "attempt": doc["attempt"],
-        "retries": doc["retries"],
-        "retries_left": max(0, 3 - doc["retries"]),
+        "retry_attempts_used": doc["retries"],
         "retry_available": doc["status"] == "failed" and doc["retries"] < 3,
-        "failure": doc["failure"],
+        "failed_at_ticket_order": failure.get("failed_ticket_order"),
+        "failed_ticket_id": failure.get("failed_ticket_id"),
+        "error_category": failure.get("category"),
+        "user_message": failure.get("message"),
+        "recovery_actions": failure.get("recovery_actions", []),
+        "total_processing_time_minutes": _minutes(doc),
         "requested_at": doc["requested_at"],
         "started_at": doc["started_at"],
+        "completed_at": doc["finished_at"] if doc["status"] == "completed" else None,
         "finished_at": doc["finished_at"],
     }
 
 
-def summary_view(doc: dict[str, Any]) -> dict[str, Any]:
+def summary_view(doc: dict[str, Any], titles: dict[str, str] | None = None) -> dict[str, Any]:
+    """The seeds' ExportResultsResponse, plus where each issue stands in Jira (sync back)."""
+    titles = titles or {}
     issues = sorted(doc["issues"].values(), key=lambda i: i["order"])
-    for issue in issues:
-        issue["jira"] = doc["sync"].get(issue["key"])
-    seconds = None
-    if doc["started_at"] and doc["finished_at"]:
-        started = datetime.fromisoformat(doc["requested_at"])
-        seconds = (datetime.fromisoformat(doc["finished_at"]) - started).total_seconds()
-    fixes = list(doc["fixes"].values())
+    urls = {i["key"]: i["url"] for i in issues}
     return {
         **status_view(doc),
-        "issues": issues,
+        "total_tickets_created": len(issues),
+        "jira_tickets": [
+            {
+                "ticket_id": i["ticket_id"],
+                "order": i["order"],
+                "jira_key": i["key"],
+                "jira_url": i["url"],
+                "title": titles.get(i["ticket_id"], ""),
+                "found_by_search": i["found_by_search"],
+                "jira": doc["sync"].get(i["key"]),
+            }
+            for i in issues
+        ],
         "dependencies": doc["links"],
-        "manual_fixes": fixes,
-        "manual_fixes_open": sum(1 for f in fixes if not f["resolved"]),
-        "processing_seconds": seconds,
+        "manual_fixes": [
+            {
+                "fix_id": f["fix_id"],
+                "ticket_id": f["ticket_id"],
+                "jira_key": f["issue_key"],
+                "jira_url": urls.get(f["issue_key"] or ""),
+                "title": titles.get(f["ticket_id"] or "", ""),
+                "issue_type": f["kind"],
+                "detail": f["detail"],
+                "recommended_action": f["recommended_action"],
+                "resolved": f["resolved"],
+                "resolution_note": f["resolution_note"],
+            }
+            for f in doc["fixes"].values()
+        ],
         "synced_at": doc["synced_at"],
     }

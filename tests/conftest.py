@@ -11,8 +11,9 @@ from interfaces.bootstrap import Container, bootstrap
 from interfaces.settings import Settings
 from tests.support.postgres import ThrowawayPostgres
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-SAMPLES = Path(__file__).resolve().parents[1] / "interfaces" / "cli" / "samples"
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+SPECS = REPO / "specs"
 
 
 @pytest.fixture(scope="session")

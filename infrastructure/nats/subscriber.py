@@ -49,7 +49,8 @@ class ProgressSubscription:
     ) -> None:
         self.stream = stream
         self.subject = subject
-        self.last_seq = after or 0
+        # None: start with the subject's latest message; n: start right after sequence n.
+        self.last_seq: int | None = after
         self.give_up_s = give_up_s
         self.nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
@@ -94,7 +95,7 @@ class ProgressSubscription:
             if self.last_seq > (info.state.last_seq or 0):
                 # The client saw sequences this stream never had (its store was reset):
                 # start from the current state rather than wait for a number to come.
-                self.last_seq = 0
+                self.last_seq = None
         await self._subscribe()
 
     async def _subscribe(self) -> None:
@@ -108,11 +109,11 @@ class ProgressSubscription:
             num_replicas=1,
             inactive_threshold=30.0,
         )
-        if self.last_seq:
+        if self.last_seq is None:
+            config.deliver_policy = DeliverPolicy.LAST_PER_SUBJECT
+        else:
             config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
             config.opt_start_seq = self.last_seq + 1
-        else:
-            config.deliver_policy = DeliverPolicy.LAST_PER_SUBJECT
         self._sub = await self._js.subscribe(self.subject, stream=self.stream.name, config=config)
         self._resubscribe = False
 
@@ -151,7 +152,7 @@ class ProgressSubscription:
             if msg is None:
                 continue
             item = self._decode(msg)
-            if item is not None and item.seq > self.last_seq:
+            if item is not None and (self.last_seq is None or item.seq > self.last_seq):
                 self.last_seq = item.seq
                 return item
 

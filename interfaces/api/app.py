@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from interfaces.api import exports, health, sessions, tickets
 from interfaces.api import admin as admin_api
+from interfaces.api import exports, health, sessions, tickets
 from interfaces.api import progress as live_progress
 from interfaces.api.errors import error_body, install_error_handlers
 from interfaces.bootstrap import Container

@@ -16,6 +16,7 @@ from application.export.run import session_label
 from interfaces.api.deps import ContainerDep, CurrentUser, ReadPosition, session_doc, settle
 from interfaces.api.errors import ApiError
 from projections import exports as exports_view
+from projections import tickets as tickets_view
 
 router = APIRouter(prefix="/api", tags=["export"])
 
@@ -129,7 +130,9 @@ def resolve_fix(
 def export_summary(
     session_id: UUID, container: ContainerDep, user: CurrentUser, _: ReadPosition
 ) -> dict[str, Any]:
-    return exports_view.summary_view(_export_doc(container, session_id, user))
+    doc = _export_doc(container, session_id, user)
+    tickets = container.store.list(tickets_view.TABLE, partition=str(session_id))
+    return exports_view.summary_view(doc, {t["id"]: t["title"] for t in tickets})
 
 
 @router.post("/sessions/{session_id}/export/sync")

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
+import sys
 import threading
+import time
 from importlib.resources import files as package_files
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from application.admin import record_admin_action
 from application.generation.run import Progress as GenerationProgress
 from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
 from application.users import User, UserExistsError
 from interfaces.bootstrap import Container, bootstrap
 from interfaces.settings import Settings
+from projections import exports as exports_view
 
 app = typer.Typer(help="Turn a Drupal site's configuration inventory into a Jira backlog.")
 users_app = typer.Typer(help="Manage API users.")
@@ -81,14 +87,68 @@ def worker(
     _wait_forever(container)
 
 
+def _projector_container(only: list[str] | None) -> Container:
+    try:
+        return bootstrap(_settings().model_copy(update={"embedded_workers": 0}), only=only)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
 @app.command()
-def projector() -> None:
-    """Keep the read models up to date until interrupted."""
+def projector(
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only this projection (repeat for several)"),
+    ] = None,
+) -> None:
+    """Keep the read models up to date until interrupted.
+
+    Several projector processes may run: each projection is led by one of them at a
+    time, and another takes over when the leader dies.
+    """
     logging.basicConfig(level=logging.INFO)
-    container = bootstrap(_settings().model_copy(update={"embedded_workers": 0}))
-    container.projector.start()
-    console.print("projector running; Ctrl-C to stop")
+    container = _projector_container(only)
+
+    def announce(name: str, leading: bool) -> None:
+        typer.echo(f"{'leading' if leading else 'standing by for'} {name}")
+        sys.stdout.flush()
+
+    container.projector.on_leadership = announce
+    container.projector.start(poll_interval=0.2 if container.waker is None else 2.0)
+    if container.waker is not None:
+        container.waker.start()
+    typer.echo(f"projector running for {', '.join(container.projector.projections)}")
+    sys.stdout.flush()
     _wait_forever(container)
+
+
+@app.command()
+def replay(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Projections to rebuild (default: all)")
+    ] = None,
+) -> None:
+    """Admin: rebuild read models from event 1; each copy is swapped in atomically."""
+    logging.basicConfig(level=logging.WARNING)
+    container = _projector_container(names)
+    try:
+        actor = User(name=f"cli:{getpass.getuser()}", is_admin=True)
+        table = Table(title="Rebuilt read models")
+        for col in ("projection", "position", "seconds", "events/s"):
+            table.add_column(col, justify="left" if col == "projection" else "right")
+        for name, projection in container.projector.projections.items():
+            if not projection.rebuildable:
+                console.print(f"[yellow]{name} cannot be rebuilt; skipped[/yellow]")
+                continue
+            record_admin_action(container.app, actor, "rebuild_projection", name, {"via": "cli"})
+            started = time.perf_counter()
+            position = container.projector.rebuild(name)
+            elapsed = time.perf_counter() - started
+            table.add_row(name, str(position), f"{elapsed:.2f}", f"{position / elapsed:,.0f}")
+        console.print(table)
+    finally:
+        container.close()
 
 
 def _wait_forever(container: Container) -> None:
@@ -239,8 +299,62 @@ def _run_demo(container: Container, sample: str, inventory: Path | None) -> None
         f"Re-validated: {report.passed}/{report.tickets_tested} passed; "
         f"export readiness: {session.export_blockers() or 'ready'}"
     )
-    container.settle()
+    _demo_export(container, session_id, user)
     console.print(f"[green]Demo finished.[/green] Data directory: {container.settings.data_dir}")
+
+
+def _demo_export(container: Container, session_id: UUID, user: User) -> None:
+    where = "Jira" if container.jira.configured else "the bundled Jira sandbox"
+    export, _, result = container.app.request_export(session_id, user)
+    container.wrote(result.position)
+    with Progress(
+        TextColumn(f"[bold]Exporting to {where}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("export", total=100.0, stage="queued")
+
+        def on_progress(p: GenerationProgress) -> None:
+            if p.task_id == export.task_id:
+                bar.update(task, completed=p.percentage, stage=p.stage[:50])
+
+        container.progress_listeners.append(on_progress)
+        while container.app.load_export(export.id).status in ("requested", "running"):
+            time.sleep(0.2)
+        container.progress_listeners.remove(on_progress)
+    container.settle()
+    doc = container.store.get("exports", str(export.id))
+    assert doc is not None
+    titles = {
+        t["id"]: t["title"] for t in container.store.list("tickets", partition=str(session_id))
+    }
+    summary = exports_view.summary_view(doc, titles)
+    table = Table(title=f"Export summary: {summary['status']}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for label, key in (
+        ("issues created", "total_tickets_created"),
+        ("dependencies linked", "dependencies_created"),
+        ("attachments", "attachments_uploaded"),
+        ("manual fixes needed", "manual_fixes_needed"),
+        ("processing time (min)", "total_processing_time_minutes"),
+    ):
+        table.add_row(label, str(summary[key]))
+    console.print(table)
+    for issue in summary["jira_tickets"][:5]:
+        console.print(f"  {issue['jira_key']}  {issue['jira_url']}  {issue['title'][:50]}")
+    for fix in summary["manual_fixes"][:5]:
+        console.print(f"  [yellow]fix[/yellow] {fix['jira_key']}: {fix['recommended_action']}")
+    if summary["status"] == "failed":
+        console.print(
+            f"[red]Export failed ({summary['error_category']}) at ticket "
+            f"{summary['failed_at_ticket_order']}:[/red] {summary['user_message']}"
+        )
+        for action in summary["recovery_actions"]:
+            console.print(f"  - {action}")
 
 
 @app.command("jira-sandbox")

@@ -112,7 +112,6 @@ def test_wrongly_typed_review_bodies(api: Api, reviewed: Reviewed) -> None:
         ("PATCH", ticket, {"labels": "a b", "version": 1}),
         ("PATCH", ticket, {"labels": [1, 2], "version": 1}),
         ("PATCH", ticket, {"labels": ["x" * 300], "version": 1}),
-        ("PATCH", ticket, {"labels": ["l"] * 10_000, "version": 1}),
         ("PATCH", ticket, {"title": "t", "version": "one"}),
         ("PATCH", ticket, {"title": "t", "version": -1}),
         ("PATCH", ticket, {"title": "t", "version": 0}),
@@ -121,7 +120,6 @@ def test_wrongly_typed_review_bodies(api: Api, reviewed: Reviewed) -> None:
         ("PATCH", ticket, {"title": "t", "version": True}),
         ("PATCH", ticket, {"sprint": {"id": 1}, "version": 1}),
         ("PATCH", ticket, {"assignee": "a" * 100_000, "version": 1}),
-        ("PATCH", ticket, {"title": "\u0000", "version": 1}),
         ("PUT", f"{base}/ticket-order", {}),
         ("PUT", f"{base}/ticket-order", {"ticket_ids": "all"}),
         ("PUT", f"{base}/ticket-order", {"ticket_ids": ["nope"]}),
@@ -141,17 +139,28 @@ def test_wrongly_typed_review_bodies(api: Api, reviewed: Reviewed) -> None:
         ("POST", f"{base}/process", ["offline"]),
         ("POST", f"{base}/process/retry", {"generator": None, "extra": 1}),
     ]
+    accepted = []
     for method, path, body in cases:
         response = api.request(method, path, json=body)
         assert_clean(response, f"{method} {path[-40:]} {str(body)[:60]}")
+        if response.status_code < 300:
+            accepted.append((method, path[-30:], str(body)[:60], response.status_code))
     for path in (ticket, f"{base}/ticket-order", f"{base}/adf-validation"):
         for body in GARBAGE_BODIES:
             method = "PATCH" if path == ticket else ("PUT" if path.endswith("order") else "POST")
             response = api.request(method, path, content=body, headers=JSON)
             assert_clean(response, f"{method} {path[-40:]} {body[:30]!r}")
     # The session survived all of it unchanged.
+    assert accepted == [], accepted
     assert api.get(ticket).json()["version"] == 1
     assert api.session(session_id)["stage"] == "review"
+    # Odd but well-typed values: accepted or refused, never a 500.
+    for body in (
+        {"labels": ["l"] * 10_000, "version": 1},
+        {"title": "\u0000", "version": 2},
+        {"analysis": "\u0000\u001f\ufffe" * 1000, "version": 3},
+    ):
+        assert_clean(api.patch(ticket, json=body), str(body)[:60])
 
 
 @pytest.mark.parametrize(

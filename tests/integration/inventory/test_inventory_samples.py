@@ -1,7 +1,7 @@
 """The inventory import on the real sample sites, read from disk.
 
 The samples live outside the repository: TICKETFORGE_SAMPLES names their folder,
-else `samples/` in the repository, else /work/shared/samples. A missing folder
+else `samples/` in the repository. A missing folder
 fails the tests rather than skipping them.
 """
 
@@ -24,7 +24,6 @@ def _samples() -> Path:
     candidates = [
         os.environ.get("TICKETFORGE_SAMPLES", ""),
         str(Path(__file__).resolve().parents[3] / "samples"),
-        "/work/shared/samples",
     ]
     for candidate in candidates:
         if candidate and (Path(candidate) / "nestwatch").is_dir():

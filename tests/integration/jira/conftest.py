@@ -62,7 +62,7 @@ def jira(make_client: Callable[..., JiraClient]) -> JiraClient:
 @pytest.fixture(scope="session")
 def spec() -> SpecChecker:
     if not SPEC_PATH.exists():
-        pytest.skip(f"Jira's OpenAPI spec is not at {SPEC_PATH} (set TICKETFORGE_JIRA_SPEC)")
+        pytest.fail(f"Jira's OpenAPI spec is not at {SPEC_PATH} (set TICKETFORGE_JIRA_SPEC)")
     return SpecChecker(json.loads(SPEC_PATH.read_text(encoding="utf-8")))
 
 

@@ -25,10 +25,7 @@ VIEWER_EMAIL, VIEWER_TOKEN = "viewer@example.com", "viewer-token"
 SPEC_PATH = Path(
     os.environ.get(
         "TICKETFORGE_JIRA_SPEC",
-        Path(__file__).resolve().parents[3].parent
-        / "shared"
-        / "specs"
-        / "jira-cloud-platform-v3.openapi.json",
+        Path(__file__).resolve().parents[3] / "specs" / "jira-cloud-platform-v3.openapi.json",
     )
 )
 # Short waits everywhere so the whole suite stays fast; behaviour is the same as with Jira's.

@@ -24,7 +24,7 @@ from application.generation.prompt import (
 from application.generation.related import MAX_RELATED, RelatedIndex, related_entities
 from domain.inventory import KIND_COLUMNS, InventoryEntity, Kind, sort_key
 
-SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 NESTWATCH = SAMPLES / "nestwatch" / "inventory"
 SITE = {
     "site_name": "NestWatch",

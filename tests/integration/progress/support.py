@@ -1,0 +1,126 @@
+"""Helpers for the live-progress tests: sessions on the small-site sample, SSE parsing,
+reading a session's subject straight from JetStream, and the message schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import jsonschema
+from starlette.testclient import TestClient
+
+from application.inventory.model import UploadedFile
+from application.inventory.parse import parse_inventory
+from application.users import User
+from infrastructure.nats.subscriber import NatsProgressFeed
+from interfaces.bootstrap import Container
+
+SAMPLES = Path(__file__).resolve().parents[3] / "samples"
+SMALL_SITE_ENTITIES = 49
+
+
+def message_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(
+        files("infrastructure.nats").joinpath("progress_message.schema.json").read_text()
+    )
+    return schema
+
+
+def validate(message: dict[str, Any]) -> None:
+    jsonschema.validate(
+        message, message_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def new_session(container: Container, user: User, site: str = "small-site") -> UUID:
+    folder = SAMPLES / site / "inventory"
+    uploaded = [UploadedFile(p.name, p.read_bytes()) for p in sorted(folder.glob("*.csv"))]
+    result = container.app.create_session(
+        name="live", site={"site_name": site}, jira_project_key="TF", issue_type="Task", user=user
+    )
+    container.app.upload_inventory(result.session_id, parse_inventory(uploaded), user)
+    container.wrote(None)
+    return result.session_id
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def progress_caught_up(container: Container) -> bool:
+    live = container.live_progress
+    assert live is not None
+    live.notify()
+    return live.follower.lag() == 0
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    id: int | None
+    event: str | None
+    data: dict[str, Any] | None
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[SseEvent | str]:
+    """Events of an SSE body; comments (keep-alives) come out as their text."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if line == "":
+            if "data" in fields or "id" in fields:
+                yield SseEvent(
+                    int(fields["id"]) if fields.get("id") else None,
+                    fields.get("event"),
+                    json.loads(fields["data"]) if "data" in fields else None,
+                )
+            fields = {}
+        elif line.startswith(":"):
+            yield line[1:].strip()
+        else:
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+
+
+def read_sse(
+    client: TestClient, session_id: UUID, token: str, last_event_id: int | None = None
+) -> list[SseEvent]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = str(last_event_id)
+    with client.stream(
+        "GET", f"/api/sessions/{session_id}/progress/stream", headers=headers
+    ) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return [e for e in sse_events(response.iter_lines()) if isinstance(e, SseEvent)]
+
+
+def stream_messages(
+    container: Container, session_id: UUID, after: int | None = 0, idle_s: float = 1.0
+) -> list[tuple[int, dict[str, Any]]]:
+    """Everything on the session's subject after `after`, read from JetStream directly."""
+    live = container.live_progress
+    assert live is not None
+    feed: NatsProgressFeed = live.feed
+
+    async def read() -> list[tuple[int, dict[str, Any]]]:
+        subscription = await feed.open(session_id, after)
+        try:
+            found = []
+            while (item := await subscription.next(idle_s)) is not None:
+                found.append((item.seq, item.message))
+            return found
+        finally:
+            await subscription.close()
+
+    return asyncio.run(read())
