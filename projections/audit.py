@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -33,31 +35,48 @@ REDACTED = "[redacted]"
 ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor")
 
 
+_SECRET = re.compile("|".join(SECRET_MARKERS), re.IGNORECASE)
+_PLAIN = (str, int, float, bool, type(None))
+
+
+@lru_cache(maxsize=4096)
 def is_secret(key: str) -> bool:
-    lowered = key.lower()
-    return any(marker in lowered for marker in SECRET_MARKERS)
+    return _SECRET.search(key) is not None
 
 
 def to_json(value: Any) -> Any:
-    """A JSON-friendly copy of event or aggregate state, with secrets redacted."""
-    if isinstance(value, Mapping):
+    """A JSON-friendly copy of event or aggregate state, with secrets redacted.
+
+    Written for speed (it runs for every event of a rebuild): exact-type checks for
+    the common shapes first, `isinstance` only for the rare ones.
+    """
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
         return {
-            str(k): REDACTED if isinstance(k, str) and is_secret(k) else to_json(v)
+            (k if type(k) is str else str(to_json(k))): (
+                REDACTED if type(k) is str and is_secret(k) else to_json(v)
+            )
             for k, v in value.items()
         }
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
+    if kind is list or kind is tuple:
+        return [v if type(v) in _PLAIN else to_json(v) for v in value]
+    if kind is UUID:
+        return str(value)
+    if isinstance(value, Mapping):
+        return to_json(dict(value))
     if isinstance(value, set | frozenset):
         return sorted((to_json(v) for v in value), key=str)
-    if isinstance(value, UUID):
-        return str(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, list | tuple):
+        return [to_json(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_json({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str | int | float | bool):
         return value
     return str(value)
 

@@ -10,9 +10,8 @@ the bus). For each relevant event it updates a small per-session / per-task doc
 
 Messages are published through the `ProgressPublisher` port *inside the batch's
 transaction, before its position commits* (`ViewTransaction.before_commit`). Each
-carries a deterministic message id (`<session_id>:<originator version>`, plus the
-export id for an export's events), which the bus uses to drop re-publishes
-(JetStream's duplicate window). So:
+carries a deterministic message id, `<session_id>:<notification id of the event>`,
+which the bus uses to drop re-publishes (JetStream's duplicate window). So:
 
 - a crash between publishing and committing re-publishes the same messages with the
   same ids and the same per-session `sequence`: no duplicates, no gaps;
@@ -146,9 +145,9 @@ class ProgressProjection(Projection):
         }
         if task["kind"] == "export":
             message["export_id"] = task["export_id"]
-            msg_id = f"{session_id}:{task['export_id']}:{event.originator_version}"
-        else:
-            msg_id = f"{session_id}:{event.originator_version}"
+        # The event's notification id: the same message gets the same id however often
+        # its batch is retried, and no two events share one.
+        msg_id = f"{session_id}:{tx.event_position}"
         if self.max_age_s is not None:
             age = (datetime.now(event.timestamp.tzinfo) - event.timestamp).total_seconds()
             if age > self.max_age_s:
@@ -550,6 +549,7 @@ class ProgressFollower:
         self.outage: str | None = None
         self._stop = threading.Event()
         self._wakeup = threading.Event()
+        self._resume = threading.Event()
         self._thread: threading.Thread | None = None
 
     def catch_up(self) -> int:
@@ -572,7 +572,8 @@ class ProgressFollower:
                     log.warning("live progress paused, will retry: %s", exc)
                 self.outage = str(exc)
                 backoff = min(max(backoff * 2, 0.2), self.max_backoff)
-                self._stop.wait(backoff)
+                self._resume.wait(backoff)
+                self._resume.clear()
                 continue
             except Exception:  # the position did not move; the batch is retried
                 log.exception("progress batch failed; retrying")
@@ -586,6 +587,12 @@ class ProgressFollower:
             self._wakeup.clear()
 
     def notify(self) -> None:
+        """New events: look now rather than at the next poll."""
+        self._wakeup.set()
+
+    def resume(self) -> None:
+        """The bus is back: retry now rather than at the end of the back-off."""
+        self._resume.set()
         self._wakeup.set()
 
     def lag(self) -> int:
@@ -593,7 +600,7 @@ class ProgressFollower:
 
     def stop(self) -> None:
         self._stop.set()
-        self._wakeup.set()
+        self.resume()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None

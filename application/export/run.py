@@ -199,14 +199,23 @@ class _RunState:
         self.link_dependencies()
         self.check_going()
 
-        def complete(export: Export) -> None:
-            export.complete(EXPORTER)
-
-        self.save(complete)
-        session = self.app.load_session(self.export.session_id)
-        session.finish_export(self.export.id, "completed", EXPORTER)
-        self.app.save(session)
+        self.complete()
         self.report("Export completed")
+
+    def complete(self) -> None:
+        """`ExportCompleted` and the session's `ExportFinished` in one atomic write, so no
+        crash (or reader) can see a completed export whose session is still exporting."""
+        for _ in range(8):
+            self.export.complete(EXPORTER)
+            session = self.app.load_session(self.export.session_id)
+            session.finish_export(self.export.id, "completed", EXPORTER)
+            try:
+                self.app.save(self.export, session)
+            except RecordConflictError:
+                self.export = self.app.load_export(self.export.id)
+                continue
+            return
+        raise RecordConflictError(f"Export {self.export.id} is too busy")
 
     def recover(self, items: Iterable[dict[str, Any]]) -> None:
         """Record issues that exist in Jira (found by their mark) but not in our events."""
@@ -510,8 +519,12 @@ class _RunState:
         dependents = sorted({t for t, _ in pending}, key=self.export.order_of)
         found: list[tuple[UUID, UUID]] = []
         key_to_ticket = {issue.key: tid for tid, issue in self.export.issues.items()}
-        for ticket_id in dependents:
-            issue = self.jira.get_issue(self.export.issues[ticket_id].key, ("issuelinks",))
+        keys = [self.export.issues[ticket_id].key for ticket_id in dependents]
+        # One GET per dependent, strongly consistent (unlike search); concurrently, as the
+        # links themselves go out, so a resume does not pay one round trip per issue.
+        with ThreadPoolExecutor(LINK_CONCURRENCY, thread_name_prefix="link-check") as pool:
+            issues = list(pool.map(lambda key: self.jira.get_issue(key, ("issuelinks",)), keys))
+        for ticket_id, issue in zip(dependents, issues, strict=True):
             for link in issue.fields.get("issuelinks") or ():
                 other = (link.get("inwardIssue") or {}).get("key")
                 if (link.get("type") or {}).get("name") != "Blocks" or other is None:

@@ -33,11 +33,14 @@ class LiveProgress:
         self._url = url
         self.embedded = NatsServerProcess(embedded_dir) if url is None and embedded_dir else None
         self.embedded_error: str | None = None
-        self.publisher = NatsProgressPublisher(self.url, stream)
+        self.publisher = NatsProgressPublisher(self.url, stream, on_connected=self._resume)
         projection = ProgressProjection(self.publisher, max_age_s=stream.max_age_s)
         runner = ProjectionRunner(source, store, [projection], batch_size=BATCH_SIZE)
         self.follower = ProgressFollower(runner)
         self.feed = NatsProgressFeed(self.url, stream)
+
+    def _resume(self) -> None:
+        self.follower.resume()
 
     def url(self) -> str | None:
         if self._url:

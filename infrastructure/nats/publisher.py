@@ -17,17 +17,29 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from infrastructure.nats.stream import ProgressStream, ensure_stream
+from infrastructure.nats.stream import ProgressStream, ensure_stream, servers
 from projections.progress import ProgressUnavailable
 
 log = logging.getLogger(__name__)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def redacted(url: str | None) -> str | None:
+    """The URL without credentials (it is shown by the unauthenticated `/readyz`)."""
+    if not url:
+        return url
+    parts = [urlsplit(u.strip()) for u in url.split(",")]
+    return ",".join(
+        p._replace(netloc=p.netloc.rpartition("@")[2]).geturl() if "@" in p.netloc else p.geturl()
+        for p in parts
+    )
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -42,8 +54,10 @@ class NatsProgressPublisher:
         *,
         timeout_s: float = 2.0,
         name: str = "ticketforge-progress",
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self._url = url
+        self.on_connected = on_connected
         self.stream = stream or ProgressStream()
         self.timeout_s = timeout_s
         self.name = name
@@ -80,7 +94,7 @@ class NatsProgressPublisher:
             if url:
                 try:
                     self._nc = await nats.connect(
-                        url,
+                        servers(url),
                         name=self.name,
                         allow_reconnect=True,
                         max_reconnect_attempts=-1,
@@ -95,6 +109,7 @@ class NatsProgressPublisher:
                     self._js = self._nc.jetstream(timeout=self.timeout_s)
                     self.last_error = None
                     log.info("progress publisher connected to %s", url)
+                    self._connected()
                     return
                 except Exception as exc:
                     self.last_error = f"cannot connect to {url}: {exc!r}"
@@ -115,6 +130,11 @@ class NatsProgressPublisher:
         self._stream_ready = False
         self.last_error = None
         log.warning("progress publisher reconnected to NATS")
+        self._connected()
+
+    def _connected(self) -> None:
+        if self.on_connected is not None:
+            self.on_connected()
 
     def close(self) -> None:
         loop, thread = self._loop, self._thread
@@ -147,10 +167,11 @@ class NatsProgressPublisher:
 
     def status(self) -> dict[str, Any]:
         nc = self._nc
+        server = nc.connected_url if nc is not None else None
         return {
             "connected": self.connected,
-            "url": self._url(),
-            "server": nc.connected_url.netloc if nc is not None and nc.connected_url else None,
+            "url": redacted(self._url()),
+            "server": f"{server.hostname}:{server.port}" if server is not None else None,
             "last_error": None if self.connected else self.last_error,
             "published": self.published,
             "duplicates_dropped": self.duplicates,

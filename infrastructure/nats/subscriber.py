@@ -29,7 +29,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from infrastructure.nats.stream import ProgressStream, ensure_stream
+from infrastructure.nats.stream import ProgressStream, ensure_stream, servers
 from projections.progress import ProgressUnavailable, subject_for
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class ProgressSubscription:
     async def connect(self, url: str, timeout_s: float) -> None:
         self.nc = await asyncio.wait_for(
             nats.connect(
-                url,
+                servers(url),
                 name="ticketforge-progress-feed",
                 allow_reconnect=True,
                 # Fail fast when the server is not there now (the API answers 503) ...

@@ -73,7 +73,7 @@ def list_sessions(
     user: CurrentUser,
     _: ReadPosition,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> dict[str, Any]:
     owner = None if user.is_admin else user.name
     docs = container.store.list(sessions_view.TABLE, owner=owner, limit=limit, offset=offset)

@@ -94,7 +94,7 @@ def _if_match(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
         raise ApiError(
             400,
             f"If-Match must be the ticket version (an integer, as in the ETag), got {value!r}",

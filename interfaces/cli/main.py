@@ -357,6 +357,20 @@ def _demo_export(container: Container, session_id: UUID, user: User) -> None:
             console.print(f"  - {action}")
 
 
+@app.command()
+def watch(
+    session: Annotated[UUID, typer.Argument(help="The session to watch")],
+    token: Annotated[
+        str, typer.Option(envvar="TICKETFORGE_TOKEN", help="Bearer token (or TICKETFORGE_TOKEN)")
+    ],
+    api: Annotated[str, typer.Option(help="The API's base URL")] = "http://127.0.0.1:8000",
+) -> None:
+    """Live progress bars for a session's running task, ending with its summary."""
+    from interfaces.cli.watch import Watcher
+
+    raise typer.Exit(Watcher(api=api, token=token, session_id=str(session), console=console).run())
+
+
 @app.command("jira-sandbox")
 def jira_sandbox(
     host: Annotated[str, typer.Option()] = "127.0.0.1",

@@ -199,15 +199,10 @@ def test_a_cancelled_run_can_be_requested_again_and_completes(
     assert container.queue.state(again.json()["task_id"]) == "completed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: GET /process/status can say 'completed' while GET /tickets is still empty: "
-    "each projection commits on its own and queries wait for none of them "
-    "(interfaces/api/deps.py read_position); the status gives no position to wait for",
-)
 def test_completed_status_implies_the_tickets_are_listed(api_with: Callable[..., Api]) -> None:
     """The session view may run ahead of the ticket view (one projector pumps them in turn,
-    or separate projector processes run them). Here the ticket projector is simply later."""
+    or separate projector processes run them). Here the ticket projector is simply later:
+    a query must still not show "completed" beside an empty ticket list."""
     api = api_with(TICKETFORGE_EMBEDDED_WORKERS=0, start=False)
     container = api.container
     session_id = api.create_session()["id"]

@@ -117,7 +117,6 @@ def test_wrongly_typed_review_bodies(api: Api, reviewed: Reviewed) -> None:
         ("PATCH", ticket, {"title": "t", "version": 0}),
         ("PATCH", ticket, {"title": "t", "version": 1.5}),
         ("PATCH", ticket, {"title": "t", "version": 10**30}),
-        ("PATCH", ticket, {"title": "t", "version": True}),
         ("PATCH", ticket, {"sprint": {"id": 1}, "version": 1}),
         ("PATCH", ticket, {"assignee": "a" * 100_000, "version": 1}),
         ("PUT", f"{base}/ticket-order", {}),

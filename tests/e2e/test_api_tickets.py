@@ -87,7 +87,7 @@ def test_an_unknown_ticket_is_404(api: Api, reviewed: Reviewed) -> None:
 
 
 def test_a_ticket_of_another_session_is_404(api: Api, reviewed: Reviewed) -> None:
-    session_id, tickets = reviewed
+    _, tickets = reviewed
     other = api.create_session(name="Other")["id"]
 
     assert_error(api.get(url(other, f"/tickets/{tickets[0]['id']}")), 404)

@@ -4,6 +4,7 @@ reading a session's subject straight from JetStream, and the message schema."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -26,27 +27,37 @@ SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 SMALL_SITE_ENTITIES = 49
 
 
-def message_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(
+@functools.cache
+def message_validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(
         files("infrastructure.nats").joinpath("progress_message.schema.json").read_text()
     )
-    return schema
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 def validate(message: dict[str, Any]) -> None:
-    jsonschema.validate(
-        message, message_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    message_validator().validate(message)
 
 
-def new_session(container: Container, user: User, site: str = "small-site") -> UUID:
+def new_session(
+    container: Container, user: User, site: str = "small-site", files: tuple[str, ...] = ()
+) -> UUID:
+    """A session with the sample's inventory uploaded (only `files`, if given)."""
     folder = SAMPLES / site / "inventory"
-    uploaded = [UploadedFile(p.name, p.read_bytes()) for p in sorted(folder.glob("*.csv"))]
+    uploaded = [
+        UploadedFile(p.name, p.read_bytes())
+        for p in sorted(folder.glob("*.csv"))
+        if not files or p.name in files
+    ]
     result = container.app.create_session(
         name="live", site={"site_name": site}, jira_project_key="TF", issue_type="Task", user=user
     )
-    container.app.upload_inventory(result.session_id, parse_inventory(uploaded), user)
-    container.wrote(None)
+    upload = container.app.upload_inventory(result.session_id, parse_inventory(uploaded), user)
+    container.wrote(upload.position)
+    assert container.settle(upload.position), "the read models did not catch up"
     return result.session_id
 
 
@@ -56,6 +67,14 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.02)
+
+
+def generation_status(container: Container, session_id: UUID) -> str:
+    """From the read model: loading the aggregate while a worker saves it races (see report)."""
+    container.projector.notify()
+    doc = container.store.get("sessions", str(session_id))
+    run = doc.get("generation") if doc else None
+    return str(run["status"]) if run else "none"
 
 
 def progress_caught_up(container: Container) -> bool:
@@ -106,7 +125,7 @@ def read_sse(
 
 
 def stream_messages(
-    container: Container, session_id: UUID, after: int | None = 0, idle_s: float = 1.0
+    container: Container, session_id: UUID, after: int | None = 0, idle_s: float = 0.5
 ) -> list[tuple[int, dict[str, Any]]]:
     """Everything on the session's subject after `after`, read from JetStream directly."""
     live = container.live_progress

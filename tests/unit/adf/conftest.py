@@ -48,19 +48,16 @@ def assert_official(official_validator: Draft4Validator) -> Callable[[dict[str, 
 
 
 @pytest.fixture(scope="session")
-def assert_official_fast(
-    official_schema: dict[str, Any], assert_official: Callable[[dict[str, Any]], None]
-) -> Callable[[dict[str, Any]], None]:
-    """The same verdict for many documents: fastjsonschema compiled from the official file
-    (never laxer than jsonschema); a refusal is re-checked by the stock validator."""
+def assert_official_fast(official_schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """For many documents: fastjsonschema compiled from the official file. It is never
+    laxer than jsonschema, and fails in milliseconds where jsonschema takes seconds."""
     fast = fastjsonschema.compile(official_schema, use_default=False)
 
     def check(document: dict[str, Any]) -> None:
         try:
             fast(document)
-        except fastjsonschema.JsonSchemaException:
-            assert_official(document)
-            raise
+        except fastjsonschema.JsonSchemaException as exc:
+            pytest.fail(f"not valid ADF: {exc.message}\n{json.dumps(document)[:3000]}")
         assert_editor_rules(document)
 
     return check

@@ -1,0 +1,445 @@
+"""Read side and snapshots: rebuild throughput, command latency, projection lag.
+
+On SQLite and on a throwaway PostgreSQL cluster (started here, as in the tests):
+
+1. Rebuild of a read model from N events (default 100,000): our batched runner
+   (`ProjectionRunner.rebuild`: many events per transaction, one tracking write per
+   batch) against the library's per-event `eventsourcing.projection.ProjectionRunner`
+   (one transaction per event), run on the same projection code and the same store
+   in the same run. The library runner is measured on the first `--baseline-events`
+   events (it is the slow one). Goal: >= 20x and >= 20,000 events/s.
+2. A command (`edit_ticket`) on a session with 5,000 events, loading it from the
+   store each time (no aggregate cache, as in another process): p50/p99 with and
+   without snapshots. Goal: p99 < 50 ms with snapshots.
+3. Projection lag under a steady write load, as a separate projector process sees it
+   (no in-process nudge): PostgreSQL is woken by LISTEN/NOTIFY, SQLite polls.
+
+    .venv/bin/python -m bench.projections [--events 100000] [--backends sqlite postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import ListenNotifySubscription, Tracking
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import Projection as LibraryProjection
+from eventsourcing.projection import ProjectionRunner as LibraryRunner
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteTrackingRecorder
+from eventsourcing.utils import get_topic
+
+from application.inventory.model import UploadedFile
+from application.inventory.parse import parse_inventory
+from application.sessions import TicketForge
+from domain.session import Session
+from infrastructure.eventstore import ApplicationEventSource, PostgresEventWaker
+from infrastructure.sql.database import Database, PostgresDatabase, SQLiteDatabase
+from infrastructure.sql.readmodels import SqlReadModelStore
+from interfaces.settings import Settings
+from projections.audit import AuditProjection
+from projections.base import Projection, ProjectionRunner
+from projections.tickets import TicketsProjection
+from tests.support.postgres import ThrowawayPostgres
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "nestwatch" / "inventory"
+ACTOR = "bench"
+
+
+# --- the event store's content ---------------------------------------------------
+
+
+class WritingApp(TicketForge):
+    """Fills the store fast: no snapshots while writing the bench's history."""
+
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {}
+
+
+def inventory_entities() -> Any:
+    files = [UploadedFile(p.name, p.read_bytes()) for p in sorted(SAMPLE.glob("*.csv"))]
+    return parse_inventory(files)
+
+
+def write_session(app: TicketForge, events: int, parsed: Any) -> UUID:
+    """A NestWatch session: created, uploaded, 235 tickets generated, then edits."""
+    session = Session(
+        name="bench",
+        owner=ACTOR,
+        site={"site_name": "NestWatch"},
+        jira_project_key="NW",
+        issue_type="Task",
+        default_labels=["bench"],
+        epic_key=None,
+        actor=ACTOR,
+    )
+    session.upload_inventory(parsed.files, parsed.entities, parsed.warnings, ACTOR)
+    task_id = uuid4()
+    session.request_generation(task_id, "offline", ACTOR)
+    ordered = session.entities_in_order()
+    session.start_generation(task_id, len(ordered), ACTOR)
+    budget = events - 5
+    for order, entity in enumerate(ordered[: max(1, min(len(ordered), budget // 2))], 1):
+        body = f"{entity.label} ({entity.config_name}). " * 20
+        session.record_ticket(
+            task_id,
+            entity,
+            {
+                "title": f"Implement {entity.label}",
+                "user_story": "As an editor I want " + body,
+                "analysis": body * 3,
+                "verification": "Check that " + body,
+            },
+            "offline",
+            {"prompt_tokens": 100, "completion_tokens": 200, "total_tokens": 300},
+            order,
+            ACTOR,
+        )
+        if len(session.pending_events) >= 500:
+            app.save(session)
+    session.complete_generation(task_id, ACTOR)
+    ticket_ids = list(session.tickets)
+    n = 0
+    while session.version < events:
+        ticket_id = ticket_ids[n % len(ticket_ids)]
+        n += 1
+        session.edit_ticket(ticket_id, {"title": f"Edited title {n}"}, None, ACTOR)
+        if len(session.pending_events) >= 1000:
+            app.save(session)
+    app.save(session)
+    return session.id
+
+
+def fill(env: dict[str, str], total: int, per_session: int = 2000) -> float:
+    """Write `total` events as sessions of `per_session` events; return seconds taken."""
+    app = WritingApp(env=env)
+    parsed = inventory_entities()
+    started = time.perf_counter()
+    while (app.recorder.max_notification_id() or 0) < total:
+        remaining = total - (app.recorder.max_notification_id() or 0)
+        write_session(app, max(10, min(per_session, remaining)), parsed)
+    elapsed = time.perf_counter() - started
+    app.close()
+    return elapsed
+
+
+# --- backends ----------------------------------------------------------------------
+
+
+class Backend:
+    def __init__(self, name: str, settings: Settings, database: Callable[[], Database]) -> None:
+        self.name = name
+        self.settings = settings
+        self.database = database
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.settings.eventsourcing_env()
+
+
+@contextmanager
+def sqlite_backend(root: Path) -> Iterator[Backend]:
+    settings = Settings(TICKETFORGE_DATA_DIR=str(root / "sqlite"))  # type: ignore[call-arg]
+    yield Backend("SQLite", settings, lambda: SQLiteDatabase(settings.data_dir / "readmodels.db"))
+
+
+@contextmanager
+def postgres_backend(root: Path) -> Iterator[Backend]:
+    cluster = ThrowawayPostgres().start()
+    try:
+        settings = Settings(  # type: ignore[call-arg]
+            TICKETFORGE_DATA_DIR=str(root / "pg"),
+            PERSISTENCE_MODULE="postgres",
+            POSTGRES_DBNAME=cluster.create_database(),
+            POSTGRES_HOST="127.0.0.1",
+            POSTGRES_PORT=cluster.port,
+            POSTGRES_USER=cluster.user,
+        )
+        conninfo = settings.postgres_conninfo()
+        yield Backend("PostgreSQL", settings, lambda: PostgresDatabase(conninfo))
+    finally:
+        cluster.stop()
+
+
+# --- 1. rebuild: ours against the library's per-event runner -----------------------
+
+BASELINE_STORE: dict[str, SqlReadModelStore] = {}
+BASELINE_NAME = "library_tickets"
+
+
+class StoreView:
+    """The tracking-recorder view the library runner needs, over our read-model store:
+    each event's rows and its position are written in one transaction of their own."""
+
+    @property
+    def store(self) -> SqlReadModelStore:
+        return BASELINE_STORE["store"]
+
+    def create_table(self) -> None:
+        """Our store has its tables already."""
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        return self.store.position(BASELINE_NAME) or None
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        with self.store.transaction(BASELINE_NAME) as tx:
+            tx.position = tracking.notification_id
+
+
+class SqliteStoreView(StoreView, SQLiteTrackingRecorder):
+    pass
+
+
+class PostgresStoreView(StoreView, PostgresTrackingRecorder):
+    pass
+
+
+class PerEventTickets(LibraryProjection[Any]):
+    """Our tickets projection, driven by the library: one transaction per event."""
+
+    name = "library_tickets"
+    logic = TicketsProjection()
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        with self.view.store.transaction(BASELINE_NAME) as tx:
+            tx.event_position = tracking.notification_id
+            self.logic.process(domain_event, tx)
+            tx.position = tracking.notification_id
+
+
+class PollingSubscription(ListenNotifySubscription[Any]):
+    """SQLite has no NOTIFY (and the library's SQLite recorder no subscriptions): poll."""
+
+    def __init__(self, recorder: Any, gt: int | None = None, topics: Any = ()) -> None:
+        super().__init__(recorder=recorder, gt=gt, topics=topics)
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._has_been_stopped:
+            self._has_been_notified.set()
+            time.sleep(0.01)
+
+
+class PollingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    def subscribe(self, gt: int | None = None, topics: Any = ()) -> Any:
+        return PollingSubscription(self, gt=gt, topics=topics)
+
+
+def library_rebuild(backend: Backend, events: int) -> float:
+    """events/s of the library's ProjectionRunner over the first `events` events."""
+    store = SqlReadModelStore(backend.database())
+    store.create_tables()
+    store.drop_projection(BASELINE_NAME, [])
+    for table in TicketsProjection.tables:
+        with store.db.transaction() as cur:
+            cur.execute("DELETE FROM rm_docs WHERE tbl = ?", (table,))
+    BASELINE_STORE["store"] = store
+    env = dict(backend.env)
+    if backend.name == "SQLite":
+        env["APPLICATION_RECORDER_TOPIC"] = get_topic(PollingSQLiteApplicationRecorder)
+        view: type[Any] = SqliteStoreView
+    else:
+        view = PostgresStoreView
+    started = time.perf_counter()
+    runner = LibraryRunner(
+        application_class=TicketForge,
+        projection_class=PerEventTickets,
+        view_class=view,
+        env=env,
+    )
+    with runner:
+        while store.position(BASELINE_NAME) < events:
+            runner.run_forever(timeout=0.05)
+        elapsed = time.perf_counter() - started
+    done = store.position(BASELINE_NAME)
+    store.close()
+    return done / elapsed
+
+
+def our_rebuild(backend: Backend, projection: Projection) -> tuple[float, int]:
+    app = TicketForge(env=backend.env)
+    store = SqlReadModelStore(backend.database())
+    store.create_tables()
+    runner = ProjectionRunner(ApplicationEventSource(app), store, [projection])
+    started = time.perf_counter()
+    position = runner.rebuild(projection.name)
+    elapsed = time.perf_counter() - started
+    store.close()
+    app.close()
+    return position / elapsed, position
+
+
+# --- 2. command latency on a long session ----------------------------------------
+
+
+class NoSnapshots(TicketForge):
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {}
+
+
+def percentile(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def command_latency(
+    backend: Backend, session_events: int, commands: int
+) -> dict[str, tuple[float, float]]:
+    from application.users import User
+
+    env = {**backend.env, "AGGREGATE_CACHE_MAXSIZE": ""}  # load from the store every time
+    writer = WritingApp(env=env)
+    session_id = write_session(writer, session_events, inventory_entities())
+    writer.close()
+    user = User(ACTOR)
+    results: dict[str, tuple[float, float]] = {}
+    for label, cls in (("without snapshots", NoSnapshots), ("with snapshots", TicketForge)):
+        app = cls(env=env)
+        if cls is TicketForge:
+            app.take_snapshot(session_id)  # as the interval would have, had it been on
+        ticket_id = next(iter(app.load_session(session_id).tickets))
+        samples = []
+        for n in range(commands):
+            started = time.perf_counter()
+            app.edit_ticket(session_id, ticket_id, {"title": f"{label} {n}"}, None, user)
+            samples.append((time.perf_counter() - started) * 1000)
+        results[label] = (statistics.median(samples), percentile(samples, 99))
+        app.close()
+    return results
+
+
+# --- 3. lag under load ---------------------------------------------------------------
+
+
+def lag_under_load(backend: Backend, rate: float, seconds: float) -> tuple[float, float, int]:
+    """p50/p99 ms from a command's commit to the tickets read model showing it."""
+    from application.users import User
+
+    app = TicketForge(env=backend.env)
+    writer = WritingApp(env=backend.env)
+    session_id = write_session(writer, 300, inventory_entities())
+    writer.close()
+    store = SqlReadModelStore(backend.database())
+    store.create_tables()
+    runner = ProjectionRunner(ApplicationEventSource(app), store, [TicketsProjection()])
+    runner.pump("tickets")
+    seen: list[tuple[int, float]] = []
+    runner.on_batch = lambda _name, position: seen.append((position, time.perf_counter()))
+    waker = None
+    if backend.settings.uses_postgres:
+        channel = str(getattr(app.recorder, "channel_name", "stored_events"))
+        waker = PostgresEventWaker(backend.settings.postgres_conninfo(), channel, runner.notify)
+        runner.start(poll_interval=2.0)
+        waker.start()
+    else:
+        runner.start(poll_interval=0.2)
+    time.sleep(0.5)
+    user = User(ACTOR)
+    ticket_id = next(iter(app.load_session(session_id).tickets))
+    written: list[tuple[int, float]] = []
+    interval = 1.0 / rate
+    deadline = time.perf_counter() + seconds
+    next_at = time.perf_counter()
+    n = 0
+    while time.perf_counter() < deadline:
+        n += 1
+        result = app.edit_ticket(session_id, ticket_id, {"title": f"load {n}"}, None, user)
+        if result.position is not None:
+            written.append((result.position, time.perf_counter()))
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+    time.sleep(1.0)
+    if waker is not None:
+        waker.stop()
+    runner.stop()
+    lags = []
+    for position, at in written:
+        shown = next((t for p, t in seen if p >= position), None)
+        if shown is not None:
+            lags.append((shown - at) * 1000)
+    store.close()
+    app.close()
+    return statistics.median(lags), percentile(lags, 99), len(lags)
+
+
+# --- the run -------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--baseline-events", type=int, default=10_000)
+    parser.add_argument("--session-events", type=int, default=5_000)
+    parser.add_argument("--commands", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=100.0, help="commands/s for the lag run")
+    parser.add_argument("--load-seconds", type=float, default=10.0)
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
+    args = parser.parse_args()
+
+    rows: list[tuple[str, str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.backends:
+            factory = sqlite_backend if name == "sqlite" else postgres_backend
+            with factory(Path(tmp)) as backend:
+                print(f"== {backend.name}: writing {args.events:,} events ...", flush=True)
+                wrote = fill(backend.env, args.events)
+                print(f"   written in {wrote:.1f}s ({args.events / wrote:,.0f} events/s)")
+                library = library_rebuild(backend, min(args.baseline_events, args.events))
+                print(f"   library per-event runner: {library:,.0f} events/s", flush=True)
+                for projection in (TicketsProjection(), AuditProjection()):
+                    ours, position = our_rebuild(backend, projection)
+                    print(f"   our rebuild of {projection.name}: {ours:,.0f} events/s", flush=True)
+                    rows.append(
+                        (
+                            backend.name,
+                            f"rebuild '{projection.name}' from {position:,} events",
+                            f"{ours:,.0f} events/s",
+                            f"{ours / library:.1f}x library per-event runner "
+                            f"({library:,.0f} events/s; goal >= 20x, >= 20,000/s)",
+                        )
+                    )
+                latency = command_latency(backend, args.session_events, args.commands)
+                without = latency["without snapshots"]
+                with_snap = latency["with snapshots"]
+                for label, (p50, p99) in latency.items():
+                    rows.append(
+                        (
+                            backend.name,
+                            f"command on a {args.session_events:,}-event session, {label}",
+                            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                            "goal p99 < 50 ms"
+                            if label == "with snapshots"
+                            else f"{without[1] / with_snap[1]:.1f}x the p99 with snapshots",
+                        )
+                    )
+                p50, p99, count = lag_under_load(backend, args.rate, args.load_seconds)
+                how = "LISTEN/NOTIFY" if backend.name == "PostgreSQL" else "polling every 200 ms"
+                rows.append(
+                    (
+                        backend.name,
+                        f"projection lag at {args.rate:.0f} commands/s ({count} commands)",
+                        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                        how,
+                    )
+                )
+
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    header = ("backend", "measure", "result", "against")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    line = "  ".join("-" * w for w in widths)
+    print()
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print(line)
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Export runs end to end on the embedded worker against a real Jira sandbox over HTTP:
+the happy path, 5xx after commit, 401 from a point on, and 429 storms.
+
+Every test ends by counting in Jira itself: one issue per ticket mark, one "Blocks" link
+per dependency edge in the right direction.
+"""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID
+
+from application.export.preflight import run_preflight
+from application.generation.run import Progress
+from domain.export import Export
+from domain.session import Stage
+from interfaces.bootstrap import Container
+from projections import exports as exports_view
+from projections import tickets as tickets_view
+from tests.integration.export.support import (
+    PROJECT,
+    Sandbox,
+    assert_links_once,
+    assert_no_duplicates,
+    exported_events,
+    plan_edges,
+    prepare_session,
+    retry_export,
+    start_export,
+    wait_export,
+)
+
+
+def key_number(key: str) -> int:
+    match = re.fullmatch(rf"{PROJECT}-(\d+)", key)
+    assert match, key
+    return int(match.group(1))
+
+
+def preflight_requests(sandbox: Sandbox) -> int:
+    """How many API requests the export's pre-flight makes (no assignees, no sprints)."""
+    before = sandbox.stats()["total_requests"]
+    assert run_preflight(sandbox.jira, PROJECT, "Task").ok
+    return int(sandbox.stats()["total_requests"] - before)
+
+
+def test_happy_path_one_issue_per_ticket_in_dependency_order_with_blocks_links(
+    container: Container, sandbox: Sandbox
+) -> None:
+    session_id = prepare_session(container)
+    seen: list[Progress] = []
+    container.progress_listeners.append(seen.append)
+    container.start()
+    started = start_export(container, session_id)
+    export = wait_export(container, started.export_id)
+    assert export.status == "completed", export.failure
+
+    session = container.app.load_session(session_id)
+    assert session.stage == Stage.COMPLETED
+    assert len(export.plan) == len(session.tickets) == 49
+    edges = plan_edges(export)
+    assert len(edges) == 17
+
+    # every ticket became exactly one issue, the one recorded, and links exist once
+    issues = assert_no_duplicates(sandbox, export)
+    assert_links_once(issues, export)
+    # ... also as GET issue?fields=issuelinks shows it, for one dependent
+    dependent, dependency = edges[0]
+    assert ("inwardIssue", issues[dependency].key) in sandbox.blocks_links(issues[dependent].key)
+    assert ("outwardIssue", issues[dependent].key) in sandbox.blocks_links(issues[dependency].key)
+
+    # dependency order: a dependency's key number is lower than its dependent's,
+    # and keys follow the plan's order
+    for dependent, dependency in edges:
+        assert key_number(issues[dependency].key) < key_number(issues[dependent].key)
+    numbers = [key_number(export.issues[UUID(str(p["ticket_id"]))].key) for p in export.plan]
+    assert numbers == sorted(numbers)
+
+    # TicketExported recorded each key and URL at once
+    events = exported_events(container, export.id, Export.TicketExported)
+    assert len(events) == 49
+    base = sandbox.base_url
+    for event in events:
+        assert event.key == issues[event.ticket_id].key
+        assert event.url == f"{base}/browse/{event.key}"
+        assert not event.found_by_search
+    assert len(exported_events(container, export.id, Export.DependencyLinked)) == 17
+    stats = sandbox.stats()
+    assert stats["issues_created"] == 49 and stats["links_created"] == 17
+    assert stats["requests"]["POST /rest/api/3/issue/bulk"] == 1  # 49 <= 50: one bulk create
+
+    # the summary (read model) lists every key, URL and title
+    assert container.settle()
+    doc = container.store.get(exports_view.TABLE, str(export.id))
+    assert doc is not None
+    tickets = container.store.list(tickets_view.TABLE, partition=str(session_id))
+    titles = {t["id"]: t["title"] for t in tickets}
+    summary = exports_view.summary_view(doc, titles)
+    assert summary["status"] == "completed"
+    listed = {row["jira_key"]: row for row in summary["jira_tickets"]}
+    assert set(listed) == {i.key for i in issues.values()}
+    for ticket_id, issue in issues.items():
+        row = listed[issue.key]
+        assert row["ticket_id"] == str(ticket_id)
+        assert row["jira_url"] == f"{base}/browse/{issue.key}"
+        assert row["title"] == session.tickets[ticket_id].title
+    assert len(summary["dependencies"]) == 17
+    assert container.store.get("sessions", str(session_id))["stage"] == "completed"
+
+    # progress reached 100, never going back
+    mine = [p.percentage for p in seen if p.task_id == export.task_id]
+    assert mine and mine[-1] == 100.0
+    assert mine == sorted(mine)
+
+
+def test_5xx_after_commit_is_found_by_its_mark_not_created_again(
+    container: Container, sandbox: Sandbox
+) -> None:
+    """The bulk create is stored by Jira but answered 500: the run searches the marks."""
+    session_id = prepare_session(container)
+    container.start()
+    sandbox.faults(fail_create_next=1)
+    export = wait_export(container, start_export(container, session_id).export_id)
+    assert export.status == "completed", export.failure
+    assert export.retries == 0  # recovered within the run, no retry needed
+
+    issues = assert_no_duplicates(sandbox, export)
+    assert_links_once(issues, export)
+    assert sandbox.stats()["issues_created"] == 49
+    events = exported_events(container, export.id, Export.TicketExported)
+    assert len(events) == 49 and all(e.found_by_search for e in events)
+
+
+def test_5xx_after_commit_then_the_run_dies_and_the_retry_finds_the_issues(
+    container: Container, sandbox: Sandbox
+) -> None:
+    """Jira stored the batch, the answer was lost, and the search for the marks failed
+    too (401): nothing was recorded. The retry must find the issues, not create them."""
+    session_id = prepare_session(container)
+    container.start()
+    # pre-flight, then the bulk create (stored, answered 500), then 401 on the search
+    sandbox.faults(fail_create_next=1, unauthorized_from_request=preflight_requests(sandbox) + 2)
+    started = start_export(container, session_id)
+    failed = wait_export(container, started.export_id)
+    assert failed.status == "failed"
+    assert failed.failure is not None and failed.failure.category == "admin_required"
+    assert failed.issues == {}  # nothing recorded ...
+    assert sandbox.stats()["issues_created"] == 49  # ... but Jira has them all
+
+    sandbox.clear_faults()
+    retry_export(container, session_id)
+    export = wait_export(container, started.export_id, ended=("completed",))
+    assert export.retries == 1
+    issues = assert_no_duplicates(sandbox, export)
+    assert_links_once(issues, export)
+    assert sandbox.stats()["issues_created"] == 49
+    events = exported_events(container, export.id, Export.TicketExported)
+    assert len(events) == 49 and all(e.found_by_search for e in events)
+    assert container.app.load_session(session_id).stage == Stage.COMPLETED
+
+
+def test_401_mid_run_fails_admin_required_and_the_retry_resumes_without_duplicates(
+    container: Container, sandbox: Sandbox
+) -> None:
+    session_id = prepare_session(container)
+    container.start()
+    # pre-flight and the bulk create pass; the links get 401 from then on
+    sandbox.faults(unauthorized_from_request=preflight_requests(sandbox) + 2)
+    started = start_export(container, session_id)
+    failed = wait_export(container, started.export_id)
+
+    assert failed.status == "failed"
+    assert failed.failure is not None
+    assert failed.failure.category == "admin_required"
+    assert failed.failure.failed_ticket_order is not None
+    assert failed.failure.failed_ticket_id is not None
+    assert failed.order_of(failed.failure.failed_ticket_id) == failed.failure.failed_ticket_order
+    assert failed.failure.recovery_actions
+    assert len(failed.issues) == 49 and not failed.links
+    assert container.app.load_session(session_id).stage == Stage.EXPORT_FAILED
+    assert container.settle()
+    status = exports_view.status_view(container.store.get(exports_view.TABLE, str(failed.id)))
+    assert status["status"] == "failed"
+    assert status["retry_available"] is True
+    assert status["error_category"] == "admin_required"
+    assert status["failed_at_ticket_order"] == failed.failure.failed_ticket_order
+    assert container.store.get("sessions", str(session_id))["stage"] == "export_failed"
+
+    sandbox.clear_faults()
+    retry_export(container, session_id)
+    export = wait_export(container, started.export_id, ended=("completed",))
+    issues = assert_no_duplicates(sandbox, export)
+    assert_links_once(issues, export)
+    stats = sandbox.stats()
+    assert stats["issues_created"] == 49 and stats["links_created"] == 17
+    assert container.app.load_session(session_id).stage == Stage.COMPLETED
+
+
+def test_429_storm_at_the_start_is_waited_out_and_the_export_completes(
+    container: Container, sandbox: Sandbox
+) -> None:
+    session_id = prepare_session(container)
+    container.start()
+    sandbox.faults(rate_limit_storm_next=4, rate_limit_storm_retry_after=0.05)
+    export = wait_export(container, start_export(container, session_id).export_id)
+    assert export.status == "completed", export.failure
+    stats = sandbox.stats()
+    assert stats["statuses"].get("429", 0) == 4
+    issues = assert_no_duplicates(sandbox, export)
+    assert_links_once(issues, export)
+
+
+def test_429_storm_while_linking_concurrently_is_waited_out(
+    container: Container, sandbox: Sandbox
+) -> None:
+    """The storm starts right after the issues are created, when the links go out
+    concurrently: every 429 is honoured (Retry-After) and no link is made twice."""
+    session_id = prepare_session(container)
+    stormed: list[str] = []
+
+    def storm_after_creation(progress: Progress) -> None:
+        if progress.stage.startswith("Created") and not stormed:
+            stormed.append(progress.stage)
+            sandbox.faults(rate_limit_storm_next=20, rate_limit_storm_retry_after=0.05)
+
+    container.progress_listeners.append(storm_after_creation)
+    container.start()
+    export = wait_export(container, start_export(container, session_id).export_id)
+    assert stormed
+    assert export.status == "completed", export.failure
+    stats = sandbox.stats()
+    assert stats["statuses"].get("429", 0) == 20
+    assert stats["responses"]["POST /rest/api/3/issueLink"].get("429", 0) > 0
+    assert stats["links_created"] == 17
+    issues = assert_no_duplicates(sandbox, export)
+    assert_links_once(issues, export)

@@ -1,0 +1,181 @@
+"""A worker process killed with SIGKILL in the middle of an export, for real.
+
+`ticketforge worker` runs as a subprocess on the same event store and task queue as the
+test (the test's own container runs no worker). Once Jira has some of the issues, the
+worker is killed; a new worker takes the task over when its lease runs out and resumes
+the export. Afterwards Jira must hold exactly one issue per ticket and one "Blocks" link
+per dependency, whatever moment the kill hit (even between Jira's answer and our record).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from domain.export import Export
+from domain.session import Stage
+from infrastructure.jira_sandbox import SandboxServer
+from interfaces.bootstrap import Container, bootstrap
+from interfaces.settings import Settings
+from tests.conftest import REPO, make_settings
+from tests.integration.export.support import (
+    Sandbox,
+    assert_links_once,
+    assert_no_duplicates,
+    exported_events,
+    jira_env,
+    prepare_session,
+    retry_export,
+    start_export,
+    wait_export,
+    wait_until,
+)
+
+LEASE_S = 2
+LATENCY_MS = 30
+
+
+def worker_env(settings: Settings, server: SandboxServer) -> dict[str, str]:
+    """The same configuration as the test's container, as a deployment would set it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "JIRA_"))}
+    env.update(
+        TICKETFORGE_DATA_DIR=str(settings.data_dir),
+        TICKETFORGE_GENERATOR="offline",
+        TICKETFORGE_TASK_LEASE_S=str(LEASE_S),
+        TICKETFORGE_EMBEDDED_NATS="false",
+        PERSISTENCE_MODULE=settings.persistence_module,
+        **jira_env(server),
+    )
+    if settings.uses_postgres:
+        env.update(
+            POSTGRES_DBNAME=settings.postgres_dbname,
+            POSTGRES_HOST=settings.postgres_host,
+            POSTGRES_PORT=str(settings.postgres_port),
+            POSTGRES_USER=settings.postgres_user,
+        )
+    return env
+
+
+class Workers:
+    """`python -m interfaces.cli.main worker` subprocesses started (and ended) by the test."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"worker-{len(self.started) + 1}.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "interfaces.cli.main", "worker"],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.started.append((process, log))
+        return process
+
+    def output(self) -> str:
+        return "\n".join(
+            f"--- worker {i}:\n" + (self.logs / f"worker-{i}.log").read_text(errors="replace")[-3000:]
+            for i in range(1, len(self.started) + 1)
+        )
+
+    def stop_all(self) -> None:
+        for process, log in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
+            log.close()
+
+
+@pytest.fixture
+def slow_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    from tests.integration.export.support import start_sandbox
+
+    server = start_sandbox(tmp_path, latency_ms=LATENCY_MS)
+    admin = Sandbox(server)
+    try:
+        yield admin
+    finally:
+        admin.close()
+        server.stop()
+
+
+@pytest.fixture
+def queue_only_container(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, slow_sandbox: Sandbox
+) -> Iterator[Container]:
+    """The test's container: event store, read models and projector, but no worker."""
+    settings = make_settings(
+        backend,
+        tmp_path,
+        request,
+        TICKETFORGE_EMBEDDED_WORKERS=0,
+        TICKETFORGE_EMBEDDED_NATS=False,
+        TICKETFORGE_TASK_LEASE_S=LEASE_S,
+        **jira_env(slow_sandbox.server),
+    )
+    container = bootstrap(settings)
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def test_worker_killed_mid_export_is_resumed_by_another_without_duplicates(
+    queue_only_container: Container, slow_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    container, sandbox = queue_only_container, slow_sandbox
+    session_id = prepare_session(container, "nestwatch")
+    container.start()  # projector only: it hands the export task to the queue
+    workers = Workers(worker_env(container.settings, sandbox.server), tmp_path)
+    try:
+        started = start_export(container, session_id)
+        first = workers.spawn()
+        wait_until(
+            lambda: sandbox.stats()["issues_created"] > 0 or first.poll() is not None,
+            30,
+            "the first worker to create issues",
+        )
+        assert first.poll() is None, workers.output()
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=10) == -signal.SIGKILL
+
+        at_kill = container.app.load_export(started.export_id)
+        created_at_kill = sandbox.stats()["issues_created"]
+        assert at_kill.status == "running", at_kill.failure  # it died mid-export
+        assert 0 < created_at_kill < 235
+        assert len(at_kill.issues) <= created_at_kill
+
+        workers.spawn()  # takes the task over once the dead worker's lease runs out
+        export = wait_export(container, started.export_id, timeout=40)
+        if export.status == "failed":
+            retry_export(container, session_id)
+            export = wait_export(container, started.export_id, timeout=40, ended=("completed",))
+        assert export.status == "completed", (export.failure, workers.output())
+    finally:
+        workers.stop_all()
+
+    assert export.runs >= 2
+    runners = {e.worker for e in exported_events(container, export.id, Export.ExportStarted)}
+    assert len(runners) >= 2
+    assert container.app.load_session(session_id).stage == Stage.COMPLETED
+    issues = assert_no_duplicates(sandbox, export)
+    assert len(issues) == 235
+    assert_links_once(issues, export)
+    stats = sandbox.stats()
+    assert stats["issues_created"] == 235, "an issue was created twice"
+    assert stats["links_created"] == 269

@@ -1,0 +1,48 @@
+"""An event stored in an old shape still loads: `SessionCreated` v1 had no labels or epic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
+
+from domain.session import Session
+from interfaces.bootstrap import Container
+from projections import sessions as sessions_view
+
+
+def test_a_v1_session_created_event_is_upcast_when_loaded(container: Container) -> None:
+    app = container.app
+    session_id = uuid4()
+    v1_state = {
+        "timestamp": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "originator_topic": get_topic(Session),
+        "name": "Written by v1",
+        "owner": "alice",
+        "site": {"site_name": "Old site"},
+        "jira_project_key": "OLD",
+        "issue_type": "Task",
+        "actor": "alice",
+    }  # no class_version, no default_labels, no epic_key: the v1 shape
+    stored = StoredEvent(
+        originator_id=session_id,
+        originator_version=1,
+        topic=get_topic(Session.SessionCreated),
+        state=app.mapper.transcoder.encode(v1_state),
+    )
+    app.recorder.insert_events([stored])
+
+    session = app.repository.get(session_id)
+    assert isinstance(session, Session)
+    assert session.name == "Written by v1"
+    assert session.default_labels == [] and session.epic_key is None
+    # The read models see the upcast event too.
+    container.settle()
+    doc = container.store.get(sessions_view.TABLE, str(session_id))
+    assert doc is not None and doc["default_labels"] == [] and doc["epic_key"] is None
+
+
+def test_new_events_are_written_as_v2() -> None:
+    assert Session.SessionCreated.class_version == 2
