@@ -60,6 +60,7 @@ ACTOR = "bench"
 class WritingApp(TicketForge):
     """Fills the store fast: no snapshots while writing the bench's history."""
 
+    name = "ticketforge"  # the same tables (the library names them after the application)
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {}
 
 
@@ -233,8 +234,9 @@ class PollingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         return PollingSubscription(self, gt=gt, topics=topics)
 
 
-def library_rebuild(backend: Backend, events: int) -> float:
-    """events/s of the library's ProjectionRunner over the first `events` events."""
+def library_rebuild(backend: Backend, events: int) -> tuple[float, float]:
+    """events/s of the library's ProjectionRunner over the first `events` events
+    (wall clock, and per CPU-second of this process)."""
     store = SqlReadModelStore(backend.database())
     store.create_tables()
     store.drop_projection(BASELINE_NAME, [])
@@ -249,6 +251,7 @@ def library_rebuild(backend: Backend, events: int) -> float:
     else:
         view = PostgresStoreView
     started = time.perf_counter()
+    cpu = time.process_time()
     runner = LibraryRunner(
         application_class=TicketForge,
         projection_class=PerEventTickets,
@@ -259,28 +262,32 @@ def library_rebuild(backend: Backend, events: int) -> float:
         while store.position(BASELINE_NAME) < events:
             runner.run_forever(timeout=0.05)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     done = store.position(BASELINE_NAME)
     store.close()
-    return done / elapsed
+    return done / elapsed, done / cpu
 
 
-def our_rebuild(backend: Backend, projection: Projection) -> tuple[float, int]:
+def our_rebuild(backend: Backend, projection: Projection) -> tuple[float, float, int]:
     app = TicketForge(env=backend.env)
     store = SqlReadModelStore(backend.database())
     store.create_tables()
     runner = ProjectionRunner(ApplicationEventSource(app), store, [projection])
     started = time.perf_counter()
+    cpu = time.process_time()
     position = runner.rebuild(projection.name)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     store.close()
     app.close()
-    return position / elapsed, position
+    return position / elapsed, position / cpu, position
 
 
 # --- 2. command latency on a long session ----------------------------------------
 
 
 class NoSnapshots(TicketForge):
+    name = "ticketforge"
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {}
 
 
@@ -294,19 +301,24 @@ def command_latency(
 ) -> dict[str, tuple[float, float]]:
     from application.users import User
 
-    env = {**backend.env, "AGGREGATE_CACHE_MAXSIZE": ""}  # load from the store every time
-    writer = WritingApp(env=env)
+    uncached = {**backend.env, "AGGREGATE_CACHE_MAXSIZE": ""}  # load from the store each time
+    writer = WritingApp(env=uncached)
     session_id = write_session(writer, session_events, inventory_entities())
     writer.close()
     user = User(ACTOR)
     results: dict[str, tuple[float, float]] = {}
-    for label, cls in (("without snapshots", NoSnapshots), ("with snapshots", TicketForge)):
+    modes: list[tuple[str, type[TicketForge], dict[str, str], int]] = [
+        ("no cache, no snapshots", NoSnapshots, uncached, min(commands, 100)),
+        ("no cache, with snapshots", TicketForge, uncached, commands),
+        ("aggregate cache + snapshots", TicketForge, backend.env, commands),
+    ]
+    for label, cls, env, count in modes:
         app = cls(env=env)
-        if cls is TicketForge:
+        if cls is TicketForge and label.startswith("no cache"):
             app.take_snapshot(session_id)  # as the interval would have, had it been on
         ticket_id = next(iter(app.load_session(session_id).tickets))
         samples = []
-        for n in range(commands):
+        for n in range(count):
             started = time.perf_counter()
             app.edit_ticket(session_id, ticket_id, {"title": f"{label} {n}"}, None, user)
             samples.append((time.perf_counter() - started) * 1000)
@@ -377,7 +389,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--baseline-events", type=int, default=10_000)
     parser.add_argument("--session-events", type=int, default=5_000)
-    parser.add_argument("--commands", type=int, default=200)
+    parser.add_argument(
+        "--commands", type=int, default=500, help="per mode (one snapshot interval)"
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="commands/s for the lag run")
     parser.add_argument("--load-seconds", type=float, default=10.0)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
@@ -391,32 +405,34 @@ def main() -> None:
                 print(f"== {backend.name}: writing {args.events:,} events ...", flush=True)
                 wrote = fill(backend.env, args.events)
                 print(f"   written in {wrote:.1f}s ({args.events / wrote:,.0f} events/s)")
-                library = library_rebuild(backend, min(args.baseline_events, args.events))
+                library, library_cpu = library_rebuild(
+                    backend, min(args.baseline_events, args.events)
+                )
                 print(f"   library per-event runner: {library:,.0f} events/s", flush=True)
                 for projection in (TicketsProjection(), AuditProjection()):
-                    ours, position = our_rebuild(backend, projection)
+                    ours, ours_cpu, position = our_rebuild(backend, projection)
                     print(f"   our rebuild of {projection.name}: {ours:,.0f} events/s", flush=True)
                     rows.append(
                         (
                             backend.name,
                             f"rebuild '{projection.name}' from {position:,} events",
-                            f"{ours:,.0f} events/s",
-                            f"{ours / library:.1f}x library per-event runner "
-                            f"({library:,.0f} events/s; goal >= 20x, >= 20,000/s)",
+                            f"{ours:,.0f} events/s ({ours_cpu:,.0f} per CPU-s)",
+                            f"{ours / library:.1f}x the library's per-event runner "
+                            f"({library:,.0f} events/s, {library_cpu:,.0f} per CPU-s)",
                         )
                     )
                 latency = command_latency(backend, args.session_events, args.commands)
-                without = latency["without snapshots"]
-                with_snap = latency["with snapshots"]
+                without = latency["no cache, no snapshots"]
                 for label, (p50, p99) in latency.items():
                     rows.append(
                         (
                             backend.name,
-                            f"command on a {args.session_events:,}-event session, {label}",
+                            f"command, {args.session_events:,}-event session, {label}",
                             f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
-                            "goal p99 < 50 ms"
-                            if label == "with snapshots"
-                            else f"{without[1] / with_snap[1]:.1f}x the p99 with snapshots",
+                            "goal p99 < 50 ms; "
+                            f"p99 {without[1] / p99:.1f}x faster than without snapshots"
+                            if "snapshots" in label and label != "no cache, no snapshots"
+                            else "replays every event",
                         )
                     )
                 p50, p99, count = lag_under_load(backend, args.rate, args.load_seconds)

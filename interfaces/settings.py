@@ -85,7 +85,10 @@ class Settings(BaseSettings):
 
     def eventsourcing_env(self) -> dict[str, str]:
         """The `eventsourcing` library's own settings, derived from ours."""
-        env: dict[str, str] = {"AGGREGATE_CACHE_MAXSIZE": "256"}
+        # No aggregate cache: the library caches the very object a command (or a long
+        # generation/export run) keeps mutating, so a reader could copy it mid-change or
+        # see an event that failed to save. Loading replays at most one snapshot interval.
+        env: dict[str, str] = {}
         if self.uses_postgres:
             env.update(
                 PERSISTENCE_MODULE="eventsourcing.postgres",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -102,25 +104,71 @@ class ProjectionRunner:
 
     # --- following the store -------------------------------------------------
 
-    def _process_batch(self, projection: Projection, tx: ViewTransaction, head: int) -> int:
-        """Apply the next batch after `tx.position` (up to `head`); return the new position."""
-        batch = self.source.read(tx.position, self.batch_size, head)
+    def _read(self, after: int, head: int) -> tuple[Sequence[tuple[int, Any]], int]:
+        """The next batch after `after` (up to `head`), and the position it brings us to."""
+        batch = self.source.read(after, self.batch_size, head)
+        # Ids between events this projection saw may belong to nobody it cares
+        # about; a short batch means everything up to head was read.
+        return batch, batch[-1][0] if len(batch) == self.batch_size else head
+
+    @staticmethod
+    def _apply(
+        projection: Projection, tx: ViewTransaction, batch: Sequence[tuple[int, Any]]
+    ) -> None:
         process = projection.process
         for position, event in batch:
             tx.event_position = position
             process(event, tx)
-        # Ids between events this projection saw may belong to nobody it cares
-        # about; a short batch means everything up to head was read.
-        done_to = batch[-1][0] if len(batch) == self.batch_size else head
+
+    def _process_batch(self, projection: Projection, tx: ViewTransaction, head: int) -> int:
+        """Apply the next batch after `tx.position` (up to `head`); return the new position."""
+        batch, done_to = self._read(tx.position, head)
+        self._apply(projection, tx, batch)
         tx.position = done_to
         return done_to
+
+    def _read_ahead(self, after: int, head: int) -> Iterator[tuple[Sequence[tuple[int, Any]], int]]:
+        """Batches up to `head`, read and decoded by a thread while the previous one is
+        applied and committed (the database's I/O runs without the GIL)."""
+        ahead: queue.Queue[tuple[Sequence[tuple[int, Any]], int] | BaseException | None] = (
+            queue.Queue(maxsize=2)
+        )
+        stop = threading.Event()
+
+        def reader() -> None:
+            position = after
+            try:
+                while position < head and not stop.is_set():
+                    batch, position = self._read(position, head)
+                    ahead.put((batch, position))
+                ahead.put(None)
+            except BaseException as exc:
+                ahead.put(exc)
+
+        thread = threading.Thread(target=reader, name="rebuild-reader", daemon=True)
+        thread.start()
+        try:
+            while (item := ahead.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a reader waiting to put
+                with contextlib.suppress(queue.Empty):
+                    ahead.get_nowait()
+                thread.join(0.01)
 
     def pump(self, name: str, until: int | None = None) -> int:
         """Process what is there now (up to `until`); return the committed position."""
         projection = self.projections[name]
         with self._locks[name]:
             while True:
-                head = self.source.head() if until is None else until
+                # Never past the real head: a position is a promise that every event up
+                # to it was seen, and ids beyond the head have not been written yet.
+                head = self.source.head()
+                if until is not None:
+                    head = min(head, until)
                 with self.store.transaction(name) as tx:
                     if tx.position >= head:
                         return tx.position
@@ -165,11 +213,12 @@ class ProjectionRunner:
         for name in names or list(self.projections):
             while self.store.position(name) < position:
                 if self._thread is None or name not in self._leading:
-                    self.pump(name, until=position)
-                    continue
-                self._wakeup.set()
+                    if self.pump(name, until=position) >= position:
+                        break
+                else:
+                    self._wakeup.set()
                 if time.monotonic() > deadline:
-                    return False
+                    return False  # e.g. a position not written (yet)
                 time.sleep(0.005)
         return True
 
@@ -225,16 +274,15 @@ class ProjectionRunner:
         projection = self.projections[name]
         shadow = shadow_name(name)
         self.store.drop_projection(shadow, [shadow_name(t) for t in projection.tables])
-        while True:
-            head = self.source.head()
-            while True:
+        position = 0
+        while (head := self.source.head()) - position > self.batch_size:
+            for batch, done_to in self._read_ahead(position, head):
                 with self.store.transaction(name, shadow=True) as tx:
-                    if tx.position >= head:
-                        position = tx.position
-                        break
-                    self._process_batch(projection, tx, head)
-            if self.source.head() - position <= self.batch_size:
-                break
+                    if tx.position != position:
+                        raise RebuildRefusedError(f"Another rebuild of '{name}' is running")
+                    self._apply(projection, tx, batch)
+                    tx.position = done_to
+                position = done_to
 
         def catch_up(tx: ViewTransaction) -> None:
             while tx.position < (head := self.source.head()):

@@ -18,7 +18,11 @@ which the bus uses to drop re-publishes (JetStream's duplicate window). So:
 - with the bus unreachable, `publish` raises `ProgressUnavailable`, the batch rolls
   back and its position does not move; the follower retries with back-off and the
   lag grows. The work itself (generation, export, the other read models) never
-  waits for it; clients fall back to the REST status read models.
+  waits for it; clients fall back to the REST status read models;
+- events older than the bus keeps messages (`max_age_s`) are counted but not
+  published, and the bus's duplicate window is as long as that, so a re-publish is
+  dropped however long the outage was; a rebuild (shadow transaction) publishes
+  nothing.
 
 Message types: `processing_progress`, `processing_complete`, `processing_failed`,
 `processing_cancelled`, `export_progress`, `export_complete`, `export_failed`

@@ -32,6 +32,7 @@ def make_settings(
         "TICKETFORGE_DATA_DIR": str(tmp_path / "data"),
         "TICKETFORGE_GENERATOR": "offline",
         "TICKETFORGE_EMBEDDED_WORKERS": 1,
+        "TICKETFORGE_EMBEDDED_NATS": False,
     }
     if backend == "postgres":
         cluster: ThrowawayPostgres = request.getfixturevalue("postgres_cluster")

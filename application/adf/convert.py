@@ -92,7 +92,7 @@ class _Walker:
             frame = self._stack.pop()
             self._stack[-1].children.append(_finish(frame))
         elif token.type == "inline":
-            self._stack[-1].children.extend(inline_to_adf(token.children or []))
+            self._stack[-1].children.extend(_inline(token.children or []))
         elif token.type in ("fence", "code_block"):
             self._stack[-1].children.append(_code_block(token))
         elif token.type == "hr":
@@ -179,9 +179,9 @@ def _table_as_paragraphs(table: Node) -> list[Node]:
 def _code_block(token: Token) -> Node:
     text = token.content.removesuffix("\n")
     node: Node = {"type": "codeBlock"}
-    language = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
-    if language:
-        node["attrs"] = {"language": language}
+    words = token.info.split()
+    if words:
+        node["attrs"] = {"language": words[0]}
     node["content"] = [{"type": "text", "text": text}] if text else []
     return node
 
@@ -197,7 +197,7 @@ def _plain_lines(raw: str) -> Node:
     return {"type": "paragraph", "content": content}
 
 
-def inline_to_adf(tokens: list[Token]) -> list[Node]:
+def _inline(tokens: list[Token]) -> list[Node]:
     """Convert the children of one markdown-it `inline` token to ADF inline nodes."""
     out: list[Node] = []
     # One entry per open em/strong/strike/link token; None for a link we refused.
@@ -220,20 +220,20 @@ def inline_to_adf(tokens: list[Token]) -> list[Node]:
         elif kind in _INLINE_MARKS:
             active.append((_INLINE_MARKS[kind], "", ""))
         elif kind == "link_open":
-            active.append(_link_mark(token, "href"))
+            active.append(_link_mark(token.attrs.get("href"), token.attrs.get("title")))
         elif token.nesting == -1:
             if active:
                 active.pop()
         elif kind == "image":
             # ADF media needs an uploaded file, so an image becomes a link to its source
             # (or just its alt text inside another link or for an unsafe source).
-            src = str(token.attrs.get("src", ""))
             alt = _plain_text(token.children or [])
+            image_link = _link_mark(token.attrs.get("src"), token.attrs.get("title"))
             in_link = any(m is not None and m[0] == "link" for m in active)
-            if in_link or not is_safe_href(src):
+            if in_link or image_link is None:
                 emit(alt)
             else:
-                emit(alt or src, ("link", src, str(token.attrs.get("title", ""))))
+                emit(alt or image_link[1], image_link)
     return _merge_text(out)
 
 
@@ -250,11 +250,11 @@ def _plain_text(tokens: list[Token]) -> str:
     return "".join(parts)
 
 
-def _link_mark(token: Token, attr: str) -> _Mark | None:
-    href = str(token.attrs.get(attr, ""))
-    if not is_safe_href(href):
+def _link_mark(href: object, title: object) -> _Mark | None:
+    """A link mark for a safe href; None keeps the linked text plain."""
+    if not isinstance(href, str) or not is_safe_href(href):
         return None
-    return ("link", href, str(token.attrs.get("title", "")))
+    return ("link", href, title if isinstance(title, str) else "")
 
 
 def _text(text: str, marks: list[_Mark]) -> Node:
@@ -285,7 +285,7 @@ def _mark_node(mark: _Mark) -> Node:
 
 
 def _sorted_marks(marks: list[Node]) -> list[Node]:
-    return sorted(marks, key=lambda mark: _MARK_ORDER.get(mark["type"], len(_MARK_ORDER)))
+    return sorted(marks, key=lambda mark: _MARK_ORDER[mark["type"]])
 
 
 def _merge_text(nodes: list[Node]) -> list[Node]:

@@ -3,7 +3,7 @@
 Counting rule. Jira's limits are Java `String.length()` values: UTF-16 code units. The
 description limit applies to the ADF JSON, which we measure compactly serialised
 without ASCII escaping, `json.dumps(adf, ensure_ascii=False, separators=(",", ":"))`,
-so what we measure is the text Jira stores rather than a padded or escaped variant.
+so the count is of the document itself, not of indentation or ASCII escapes.
 For text in the Basic Multilingual Plane this equals `len()` of that string; a
 character outside it (an emoji) counts twice, as it does in Jira, so the check is
 never laxer than Jira.
@@ -202,7 +202,8 @@ def _compose(
     config_name: str, title: str, user_story: str, analysis: str, verification: str
 ) -> _Composed:
     markdown = ticket_markdown(user_story, analysis, verification)
-    full = _sections_adf((user_story, analysis, verification))
+    # The same stripped bodies as the Markdown, so attachment and description agree.
+    full = _sections_adf((user_story.strip(), analysis.strip(), verification.strip()))
     full_length = description_length(full)
     summary = title.strip()
     if full_length <= JIRA_DESCRIPTION_LIMIT:

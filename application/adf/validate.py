@@ -54,79 +54,21 @@ def _validator() -> Validator:
     base = validator_for(schema, default=Draft4Validator)
     base.check_schema(schema)
     full_any_of = base.VALIDATORS["anyOf"]
-    by_type = _alternatives_by_node_type(schema)
 
     def any_of(
         validator: Any, alternatives: list[Any], instance: Any, schema: dict[str, Any]
     ) -> Iterator[ValidationError]:
-        # jsonschema collects every error of every alternative, and ADF nests anyOf in
-        # each node's content: explaining one broken ticket took ~0.6 s. Only the
-        # alternatives that can match the node's "type" are tried, each stopped at its
-        # first error; a failing anyOf then reports exactly what the stock keyword does.
-        candidates = alternatives
-        node_type = instance.get("type") if isinstance(instance, dict) else None
-        table = by_type.get(id(alternatives))
-        if table is not None and isinstance(node_type, str):
-            candidates = table.get(node_type, table[None])
-        for alternative in candidates:
+        # The stock keyword collects every error of every alternative, and ADF nests
+        # anyOf in each node's content: explaining one broken ticket took seconds.
+        # Stopping each alternative at its first error finds the matching one cheaply;
+        # a failing anyOf then reports exactly what the stock keyword reports.
+        for alternative in alternatives:
             if next(iter(validator.descend(instance, alternative)), None) is None:
                 return
         yield from full_any_of(validator, alternatives, instance, schema)
 
     validator_class = extend(base, validators={"anyOf": any_of})  # type: ignore[no-untyped-call]
     return cast(Validator, validator_class(schema))
-
-
-def _alternatives_by_node_type(schema: dict[str, Any]) -> dict[int, dict[str | None, list[Any]]]:
-    """For every anyOf of the schema: node type -> the alternatives that can accept it.
-
-    An alternative whose definition fixes `type` to an enum that lacks the node's type
-    cannot match, so skipping it never changes the verdict. Alternatives that do not
-    fix a type are kept for every node type (and alone under the key None).
-    """
-    definitions: dict[str, Any] = schema.get("definitions", {})
-
-    def node_types(subschema: Any) -> frozenset[str] | None:
-        if not isinstance(subschema, dict):
-            return None
-        ref = subschema.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/definitions/"):
-            return node_types(definitions.get(ref.removeprefix("#/definitions/")))
-        for member in subschema.get("allOf", []):
-            found = node_types(member)
-            if found is not None:
-                return found
-        enum = subschema.get("properties", {}).get("type", {}).get("enum")
-        if isinstance(enum, list) and all(isinstance(value, str) for value in enum):
-            return frozenset(enum)
-        return None
-
-    tables: dict[int, dict[str | None, list[Any]]] = {}
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            alternatives = node.get("anyOf")
-            if isinstance(alternatives, list):
-                kinds = [node_types(alternative) for alternative in alternatives]
-                names = {name for found in kinds if found for name in found}
-                table: dict[str | None, list[Any]] = {
-                    name: [
-                        a
-                        for a, k in zip(alternatives, kinds, strict=True)
-                        if k is None or name in k
-                    ]
-                    for name in names
-                }
-                table[None] = [a for a, k in zip(alternatives, kinds, strict=True) if k is None]
-                tables[id(alternatives)] = table
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(schema)
-    return tables
 
 
 def validate_adf(document: dict[str, Any]) -> list[str]:
@@ -141,7 +83,8 @@ def validate_adf(document: dict[str, Any]) -> list[str]:
 def explain_adf(document: dict[str, Any]) -> list[str]:
     """The violations jsonschema finds, without the fast pre-check."""
     validator = _validator()
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
+    # Shallowest first: a broken root explains the rest; otherwise document order.
+    errors = sorted(validator.iter_errors(document), key=lambda e: len(e.path))
     messages: list[str] = []
     for error in errors:
         for leaf in _leaves(error):
@@ -178,7 +121,7 @@ def _describe(error: ValidationError) -> str:
             for value in sub.validator_value
         )
         found = error.instance.get("type") if isinstance(error.instance, dict) else None
-        what = f"node type {found!r}" if found is not None else f"{_short(error.instance)}"
+        what = f"node type {found!r}" if found is not None else _short(error.instance)
         text = f"{what} is not allowed here (allowed: {', '.join(allowed)})"
     else:
         text = error.message

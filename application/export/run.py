@@ -114,6 +114,8 @@ class _RunState:
         self.current: tuple[UUID, int] | None = None
         self.started = time.monotonic()
         self.preflight: Preflight | None = None
+        # Issues this run created itself: no earlier run can have linked them.
+        self.fresh: set[UUID] = set()
 
     # --- bookkeeping -----------------------------------------------------------
 
@@ -360,6 +362,8 @@ class _RunState:
 
         if created:
             self.save(record)
+            recorded = self.export.issues
+            self.fresh.update(p.ticket.id for p, i in created if recorded[p.ticket.id].key == i.key)
 
     def create_one(self, prepared: Prepared) -> None:
         self.current = (prepared.ticket.id, prepared.order)
@@ -515,8 +519,12 @@ class _RunState:
                 self.report(f"Linked {len(self.export.links)} dependencies")
 
     def existing_links_recorded(self, pending: list[tuple[UUID, UUID]]) -> list[tuple[UUID, UUID]]:
-        """After an interrupted run, links may exist that we never recorded: look first."""
-        dependents = sorted({t for t, _ in pending}, key=self.export.order_of)
+        """After an interrupted run, links may exist that we never recorded: look first
+        (only where both issues existed before this run: a link needs both ends)."""
+        dependents = sorted(
+            {t for t, d in pending if t not in self.fresh and d not in self.fresh},
+            key=self.export.order_of,
+        )
         found: list[tuple[UUID, UUID]] = []
         key_to_ticket = {issue.key: tid for tid, issue in self.export.issues.items()}
         keys = [self.export.issues[ticket_id].key for ticket_id in dependents]

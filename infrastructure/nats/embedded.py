@@ -42,6 +42,15 @@ def nats_server_binary() -> str:
     )
 
 
+def _exited(pid: int) -> bool:
+    """A zombie has exited; it only waits for its parent to collect it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
 class NatsServerProcess:
     def __init__(
         self,
@@ -91,9 +100,8 @@ class NatsServerProcess:
             assert self.url is not None
             return self.url
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.store_dir.glob("*.ports"):
-            stale.unlink(missing_ok=True)
         config = self._write_config()
+        self._retire_orphans(config)
         self._process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
             [
                 self.binary or nats_server_binary(),
@@ -113,6 +121,38 @@ class NatsServerProcess:
             raise
         log.info("embedded nats-server %s listening on %s", self._process.pid, self.url)
         return self.url
+
+    def _retire_orphans(self, config: Path) -> None:
+        """Stop a server left running on this store by a process that died without closing.
+
+        Only a `nats-server` whose command line names this very config file is ours;
+        its ports file (`nats-server_<pid>.ports`) says which process it is.
+        """
+        for ports_file in self.store_dir.glob("*.ports"):
+            pid = ports_file.stem.rpartition("_")[2]
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:  # gone already (or no /proc here)
+                cmdline = ""
+            ours = pid.isdigit() and str(config) in cmdline
+            if ours:
+                log.warning("stopping nats-server %s left running on %s", pid, self.store_dir)
+                self._terminate(int(pid))
+            ports_file.unlink(missing_ok=True)
+
+    @staticmethod
+    def _terminate(pid: int, timeout_s: float = 5.0) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)
+                if _exited(pid):
+                    return
+                time.sleep(0.05)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def _wait_ready(self, timeout_s: float) -> str:
         assert self._process is not None

@@ -24,7 +24,7 @@ class ProgressStream:
     name: str = STREAM_NAME
     max_age_s: float = 24 * 3600.0
     max_msgs_per_subject: int = 10_000
-    duplicate_window_s: float = 3600.0
+    duplicate_window_s: float | None = None  # None: as long as messages are kept
     replicas: int = 1
 
     def config(self) -> StreamConfig:
@@ -37,9 +37,11 @@ class ProgressStream:
             discard=DiscardPolicy.OLD,
             max_age=self.max_age_s,
             max_msgs_per_subject=self.max_msgs_per_subject,
-            # The window in which a re-published message id is dropped: a progress
-            # batch that failed halfway is re-published within it.
-            duplicate_window=min(self.duplicate_window_s, self.max_age_s),
+            # A re-published message id is dropped within this window. Making it as
+            # long as messages are kept means a batch that failed halfway may be
+            # re-published after any outage without a duplicate: the projection does
+            # not publish events older than `max_age` at all.
+            duplicate_window=min(self.duplicate_window_s or self.max_age_s, self.max_age_s),
             num_replicas=self.replicas,
             allow_direct=True,
         )

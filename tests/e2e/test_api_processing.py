@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +74,33 @@ def test_processing_twice_while_running_returns_the_running_task(
     assert status["status"] == "requested"
     assert status["stage"] == "processing"
     assert status["percentage"] == 0.0
+
+
+def test_concurrent_process_requests_start_one_run(api_with: Callable[..., Api]) -> None:
+    api = api_with(TICKETFORGE_EMBEDDED_WORKERS=0)
+    session_id = api.create_session()["id"]
+    api.upload(session_id)
+    barrier = threading.Barrier(4)
+    answers: list[Any] = []
+
+    def start() -> None:
+        barrier.wait()
+        answers.append(api.post(f"/api/sessions/{session_id}/process"))
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert [a.status_code for a in answers] == [202] * 4, [a.text for a in answers]
+    assert len({a.json()["task_id"] for a in answers}) == 1
+    assert sorted(a.json()["already_running"] for a in answers) == [False, True, True, True]
+    task_id = answers[0].json()["task_id"]
+    assert api.container.queue.state(task_id) == "pending"
+    claimed = api.container.queue.claim("probe", ["generation"], 1.0)
+    assert claimed is not None and claimed.task_id == task_id
+    assert api.container.queue.claim("probe-2", ["generation"], 1.0) is None
 
 
 def test_process_status_before_any_run(api: Api) -> None:

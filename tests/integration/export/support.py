@@ -44,7 +44,11 @@ def start_sandbox(
 
 def jira_env(server: SandboxServer) -> dict[str, str]:
     """The settings that point ticketforge at this sandbox as if it were Jira Cloud."""
-    return {"JIRA_BASE_URL": server.base_url, "JIRA_EMAIL": DEMO_EMAIL, "JIRA_API_TOKEN": DEMO_TOKEN}
+    return {
+        "JIRA_BASE_URL": server.base_url,
+        "JIRA_EMAIL": DEMO_EMAIL,
+        "JIRA_API_TOKEN": DEMO_TOKEN,
+    }
 
 
 class Sandbox:
@@ -147,11 +151,13 @@ def prepare_session(
     ready: bool = True,
     validate: bool = True,
     epic_key: str | None = None,
+    by_worker: bool = False,
 ) -> UUID:
     """A session in review with generated tickets (offline), edited, ready and validated.
 
-    The generation task is run here, in the test's thread, by the real GenerationRunner:
-    no worker is needed (the test decides who runs the export).
+    The generation task is run here, in the test's thread, by the real GenerationRunner
+    (no worker needed; the test decides who runs the export), or, `by_worker`, by the
+    worker(s) already running, and waited for.
     """
     app = container.app
     created = app.create_session(
@@ -165,9 +171,19 @@ def prepare_session(
     session_id = created.session_id
     app.upload_inventory(session_id, parse_inventory(inventory(site)), ALICE)
     task_id, _, result = app.request_generation(session_id, "offline", ALICE)
-    status = container.generation.run(session_id, task_id)
-    assert status == "completed", status
     container.wrote(result.position)
+    if by_worker:
+
+        def generated() -> bool:
+            run = app.load_session(session_id).generation
+            return run is not None and run.status not in ("requested", "running")
+
+        wait_until(generated, 60, "ticket generation by the worker")
+        run = app.load_session(session_id).generation
+        status = run.status if run else "none"
+    else:
+        status = container.generation.run(session_id, task_id)
+    assert status == "completed", status
     if edits is not None:
         for ticket_id, changes in edits(app.load_session(session_id)).items():
             app.edit_ticket(session_id, ticket_id, changes, None, ALICE)
@@ -175,7 +191,9 @@ def prepare_session(
         app.mark_ready(session_id, None, True, ALICE)
     if validate:
         report = app.validate_tickets(session_id, None, ALICE)
-        failures = [(r.ticket_title, r.error_message) for r in report.results if r.status != "passed"]
+        failures = [
+            (r.ticket_title, r.error_message) for r in report.results if r.status != "passed"
+        ]
         assert report.all_passed, failures[:3]
     return session_id
 

@@ -79,7 +79,9 @@ def test_field_fallbacks_are_applied_and_recorded_as_manual_fixes(
     for fix in export.fixes.values():
         assert fix.issue_key == issues[fix.ticket_id].key
         assert fix.detail and fix.recommended_action and not fix.resolved
-    assert "dave@example.com" in next(f.detail for f in export.fixes.values() if f.kind == "assignee")
+    assert "dave@example.com" in next(
+        f.detail for f in export.fixes.values() if f.kind == "assignee"
+    )
     events = exported_events(container, export.id, Export.ManualFixRecorded)
     assert len(events) == 3
 
@@ -107,7 +109,9 @@ def test_missing_blocks_link_type_records_one_fix_per_dependency(
     assert container.app.load_session(session_id).stage == Stage.COMPLETED
 
     issues = assert_no_duplicates(sandbox, export)
-    edges = [(UUID(str(p["ticket_id"])), UUID(str(d))) for p in export.plan for d in p["depends_on"]]
+    edges = [
+        (UUID(str(p["ticket_id"])), UUID(str(d))) for p in export.plan for d in p["depends_on"]
+    ]
     assert len(edges) == 17
     link_fixes = [f for f in export.fixes.values() if f.kind == "link"]
     assert len(link_fixes) == len(export.fixes) == 17

@@ -234,3 +234,37 @@ def test_429_storm_while_linking_concurrently_is_waited_out(
     assert stats["links_created"] == 17
     issues = assert_no_duplicates(sandbox, export)
     assert_links_once(issues, export)
+
+
+def test_interrupted_run_resumes_and_finds_links_it_made_but_never_recorded(
+    container: Container, sandbox: Sandbox
+) -> None:
+    """A run that lets go after creating the issues (lost lease, shutdown) while one link
+    already exists in Jira unrecorded (the dead run's last answer was lost): the next run
+    records that link from Jira instead of posting it again, and links the rest."""
+    session_id = prepare_session(container)
+    export_id = start_export(container, session_id).export_id
+
+    def until_all_issues_recorded() -> bool:
+        return len(container.app.load_export(export_id).issues) < 49
+
+    assert container.exports.run(export_id, "w1", None, until_all_issues_recorded) == (
+        "interrupted"
+    )
+    interrupted = container.app.load_export(export_id)
+    assert interrupted.status == "running" and not interrupted.links
+    dependent, dependency = plan_edges(interrupted)[0]
+    sandbox.jira.link_blocks(interrupted.issues[dependency].key, interrupted.issues[dependent].key)
+    posted_before = sandbox.stats()["requests"]["POST /rest/api/3/issueLink"]
+    assert posted_before == 1
+
+    assert container.exports.run(export_id, "w2") == "completed"
+    export = container.app.load_export(export_id)
+    assert export.runs == 2
+    issues = assert_no_duplicates(sandbox, export)
+    assert_links_once(issues, export)
+    stats = sandbox.stats()
+    assert stats["requests"]["POST /rest/api/3/issueLink"] == posted_before + 16
+    assert stats["issues_created"] == 49 and stats["links_created"] == 17
+    assert len(exported_events(container, export_id, Export.DependencyLinked)) == 17
+    assert container.app.load_session(session_id).stage == Stage.COMPLETED

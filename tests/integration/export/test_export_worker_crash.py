@@ -85,7 +85,8 @@ class Workers:
 
     def output(self) -> str:
         return "\n".join(
-            f"--- worker {i}:\n" + (self.logs / f"worker-{i}.log").read_text(errors="replace")[-3000:]
+            f"--- worker {i}:\n"
+            + (self.logs / f"worker-{i}.log").read_text(errors="replace")[-3000:]
             for i in range(1, len(self.started) + 1)
         )
 
@@ -139,12 +140,12 @@ def test_worker_killed_mid_export_is_resumed_by_another_without_duplicates(
     queue_only_container: Container, slow_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     container, sandbox = queue_only_container, slow_sandbox
-    session_id = prepare_session(container, "nestwatch")
-    container.start()  # projector only: it hands the export task to the queue
     workers = Workers(worker_env(container.settings, sandbox.server), tmp_path)
     try:
-        started = start_export(container, session_id)
+        container.start()  # projector only: it hands the tasks to the queue
         first = workers.spawn()
+        session_id = prepare_session(container, "nestwatch", by_worker=True)
+        started = start_export(container, session_id)
         wait_until(
             lambda: sandbox.stats()["issues_created"] > 0 or first.poll() is not None,
             30,

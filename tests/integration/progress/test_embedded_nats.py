@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from application.users import User
+from infrastructure.nats.embedded import NatsServerProcess
 from interfaces.api.app import create_app
 from interfaces.bootstrap import bootstrap
 from tests.conftest import make_settings
@@ -87,3 +88,19 @@ def test_a_missing_nats_server_binary_leaves_the_work_running(
         assert nats["connected"] is False and nats["embedded"]["error"]
     finally:
         container.close()
+
+
+def test_a_server_left_running_on_the_store_is_stopped_before_a_new_one_starts(
+    tmp_path: Path,
+) -> None:
+    """As after `serve` was killed -9: its nats-server outlives it, holding the store."""
+    left_behind = NatsServerProcess(tmp_path / "nats")
+    left_behind.start()
+    successor = NatsServerProcess(tmp_path / "nats")
+    try:
+        successor.start()
+        wait_until(lambda: not left_behind.running, timeout=10)
+        assert successor.running and successor.url != left_behind.url
+    finally:
+        successor.stop()
+        left_behind.stop()

@@ -79,3 +79,14 @@ def test_the_leader_is_reported(container: Container) -> None:
     finally:
         container.projector.stop()
     assert container.leases.leaders() == {}
+
+
+def test_waiting_for_a_position_past_the_head_never_moves_past_the_head(
+    container: Container,
+) -> None:
+    position = create(container)
+    assert container.projector.wait_for(position + 1000, timeout=0.2) is False
+    assert container.store.position("sessions") == position
+    later = create(container)  # the next event is still seen
+    assert container.projector.wait_for(later, timeout=5)
+    assert container.store.count("sessions") == 2

@@ -8,6 +8,7 @@ from uuid import uuid4
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
+from application.users import User
 from domain.session import Session
 from interfaces.bootstrap import Container
 from projections import sessions as sessions_view
@@ -44,5 +45,15 @@ def test_a_v1_session_created_event_is_upcast_when_loaded(container: Container) 
     assert doc is not None and doc["default_labels"] == [] and doc["epic_key"] is None
 
 
-def test_new_events_are_written_as_v2() -> None:
-    assert Session.SessionCreated.class_version == 2
+def test_new_session_created_events_are_stored_as_v2(container: Container) -> None:
+    result = container.app.create_session(
+        name="new",
+        site={"site_name": "x"},
+        jira_project_key="NEW",
+        issue_type="Task",
+        user=User("alice"),
+    )
+    (stored,) = container.app.recorder.select_events(result.session_id, lte=1)
+    state = container.app.mapper.transcoder.decode(stored.state)
+    assert state["class_version"] == 2
+    assert state["default_labels"] == [] and state["epic_key"] is None

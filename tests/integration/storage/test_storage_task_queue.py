@@ -7,6 +7,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from application.tasks import ClaimedTask
+from domain.session import Session
 from interfaces.bootstrap import Container
 from projections.work_queue import GENERATION
 from tests.integration.storage.conftest import (
@@ -135,3 +136,48 @@ def test_a_cancelled_task_is_never_claimed(container: Container) -> None:
 
     assert container.queue.state(str(task_id)) == "cancelled"
     assert container.queue.claim("worker-a", [GENERATION], 30.0) is None
+
+
+def test_a_task_let_go_mid_run_is_finished_by_another_worker_exactly_once(
+    container: Container, open_container: Callable[..., Container]
+) -> None:
+    """A worker that dies (or loses its lease) mid-run leaves the task queued; the
+    next worker resumes it, drafting only what is missing."""
+    session_id, task_id = queued_task(container)
+    dying = container.queue.claim("worker-dying", [GENERATION], 0.2)
+    assert dying is not None
+    container.generation.concurrency = 1
+    checks = iter(range(1_000))
+
+    status = container.generation.run(session_id, task_id, keep_going=lambda: next(checks) < 2)
+
+    assert status == "interrupted"
+    partial = container.app.load_session(session_id)
+    assert partial.stage == "processing"
+    assert 0 < len(partial.tickets) < 5
+    other = open_container()
+    assert other.settle()
+    assert other.queue.state(str(task_id)) == "pending"
+
+    deadline = time.monotonic() + 10
+    while not other.worker.run_once():
+        assert time.monotonic() < deadline, "the task was never taken over"
+        time.sleep(0.02)
+    assert other.settle()
+
+    done = other.app.load_session(session_id)
+    assert done.stage == "review"
+    assert done.generation is not None
+    assert (done.generation.status, done.generation.generated, done.generation.failed) == (
+        "completed",
+        5,
+        0,
+    )
+    assert len(done.tickets) == 5
+    events = list(other.app.events.get(session_id))
+    drafted = [e.config_name for e in events if isinstance(e, Session.TicketGenerated)]
+    assert sorted(drafted) == sorted(set(drafted))
+    assert other.queue.state(str(task_id)) == "completed"
+    doc = other.store.get("sessions", str(session_id))
+    assert doc is not None
+    assert doc["generation"]["generated"] == 5

@@ -124,7 +124,7 @@ shallow_markdown = st.lists(st.tuples(_SHALLOW_PREFIX, _inline_text).map("".join
 )
 
 
-@settings(PROPERTY, max_examples=50)
+@settings(PROPERTY, max_examples=30)
 @given(markdown=shallow_markdown, data=st.data())
 def test_validate_adf_agrees_with_stock_jsonschema_on_broken_documents(
     markdown: str, data: st.DataObject, official_validator: Draft4Validator

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -155,33 +154,31 @@ def test_the_fast_check_agrees_with_stock_jsonschema_on_a_corpus(
         assert (validate_adf(case) == []) == official_validator.is_valid(case), case
 
 
-def test_explaining_a_broken_ticket_is_fast() -> None:
-    # Stock jsonschema spends ~0.6 s on one ticket because ADF nests anyOf in every
-    # node; the explanation path must not.
+def test_explaining_a_broken_ticket_names_the_one_real_problem(
+    official_validator: Draft4Validator,
+) -> None:
+    # Stock jsonschema collects every error of every anyOf alternative; the explanation
+    # must still name the one real problem. (Speed is measured in bench/adf.py.)
     markdown = "\n\n".join(
         f"## Section {i}\n\n- item **{i}**\n  1. nested `code`\n     - deeper [l](https://e.com)\n\n"
         "| a | b |\n|---|---|\n| 1 | 2 |\n\n> quote"
-        for i in range(20)
+        for i in range(6)
     )
     document = markdown_to_adf(markdown)
     document["content"][-1]["content"].append({"type": "text", "text": "stray"})
-    started = time.perf_counter()
     errors = explain_adf(document)
-    assert time.perf_counter() - started < 1.5  # stock jsonschema: ~3 s here
-    assert errors and errors[0].startswith("$.content[")
+    stock = list(official_validator.iter_errors(document))
+    assert len(stock) == 1
+    assert errors == [
+        "$.content[23].content[1]: node type 'text' is not allowed here (allowed: paragraph, "
+        "orderedList, bulletList, codeBlock, mediaSingle, mediaGroup, extension)"
+    ]
 
 
-def test_valid_documents_are_decided_by_the_compiled_check() -> None:
-    # validate_adf must not pay jsonschema's price for a valid document: it answers an
-    # order of magnitude faster than the jsonschema path (measured ~15x).
+def test_valid_documents_pass_both_checks() -> None:
     documents = [
         markdown_to_adf(f"## T{i}\n\n- a **{i}**\n  1. `x`\n\n| a | b |\n|---|---|\n| 1 | {i} |\n")
         for i in range(60)
     ]
-    started = time.perf_counter()
     assert all(validate_adf(d) == [] for d in documents)
-    fast = time.perf_counter() - started
-    started = time.perf_counter()
     assert all(explain_adf(d) == [] for d in documents)
-    reference = time.perf_counter() - started
-    assert fast * 3 < reference, (fast, reference)
