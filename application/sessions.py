@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProjectorFunction,
+    Repository,
+)
 from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoder
-from eventsourcing.utils import EnvType
+from eventsourcing.utils import EnvType, strtobool
 
 from application.adf import check_ticket
 from application.inventory.model import ParsedInventory
+from application.replay import QuickRepository, replay_events
 from application.transcodings import TicketForgeTranscoder, register_transcodings
 from application.users import User
 from domain.admin import AdminActivity
@@ -21,6 +29,11 @@ from domain.export import Export
 from domain.session import Session, Stage
 
 CONFLICT_RETRIES = 8
+
+
+def _backoff(attempt: int) -> None:
+    """Two writers that collided should not collide again at once."""
+    time.sleep(random.uniform(0, 0.005 * 2**attempt))
 
 
 @dataclass(frozen=True)
@@ -66,9 +79,28 @@ class TicketForge(Application[UUID]):
         Export: 500,
         AdminActivity: 500,
     }
+    snapshotting_projectors: ClassVar[dict[type[Any], ProjectorFunction[Any, Any]]] = {
+        Session: replay_events,
+        Export: replay_events,
+        AdminActivity: replay_events,
+    }
 
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
+
+    def construct_repository(self) -> Repository[UUID]:
+        """As the library builds it, loading without a per-event Protocol check."""
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return QuickRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(maxsize) if maxsize else None,
+            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(
+                self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")
+            ),
+            deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
+        )
 
     def construct_transcoder(self) -> Transcoder:
         """JSON that keeps our aggregates' sets, tuples and UUID-keyed dicts (for snapshots)."""
@@ -105,7 +137,7 @@ class TicketForge(Application[UUID]):
         self, session_id: UUID, user: User, command: Callable[[Session], None]
     ) -> CommandResult:
         """Load, apply, save; on a concurrent write, reload and apply again."""
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             session = self.load_session(session_id, user)
             command(session)
             if not session.pending_events:
@@ -113,6 +145,7 @@ class TicketForge(Application[UUID]):
             try:
                 recordings = self.save(session)
             except RecordConflictError:
+                _backoff(attempt)
                 continue
             return CommandResult(session_id, recordings[-1].notification.id, session.version)
         raise RecordConflictError(f"Session {session_id} is too busy; try again")
@@ -246,7 +279,7 @@ class TicketForge(Application[UUID]):
         The result is recorded for the exact content version it was computed on; if the
         session changed meanwhile, the check runs again on the new content.
         """
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             session = self.load_session(session_id, user)
             session.check_stage((Stage.REVIEW, Stage.EXPORT_FAILED), "validate tickets")
             chosen = list(session.tickets) if ticket_ids is None else ticket_ids
@@ -287,6 +320,7 @@ class TicketForge(Application[UUID]):
             try:
                 recordings = self.save(session)
             except RecordConflictError:
+                _backoff(attempt)
                 continue
             return ValidationReport(
                 session_id=session_id,
@@ -316,7 +350,7 @@ class TicketForge(Application[UUID]):
 
     def request_export(self, session_id: UUID, user: User) -> tuple[Export, bool, CommandResult]:
         """Start the session's export; a request while one runs returns the running one."""
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             session = self.load_session(session_id, user)
             if session.stage == Stage.EXPORTING and session.export_id is not None:
                 export = self.load_export(session.export_id)
@@ -345,6 +379,7 @@ class TicketForge(Application[UUID]):
             try:
                 recordings = self.save(session, export)
             except RecordConflictError:
+                _backoff(attempt)
                 continue
             return export, False, CommandResult(session_id, recordings[-1].notification.id, 0)
         raise RecordConflictError(f"Session {session_id} is too busy; try again")
@@ -358,7 +393,7 @@ class TicketForge(Application[UUID]):
         return self.load_export(session.export_id)
 
     def retry_export(self, session_id: UUID, user: User) -> tuple[Export, CommandResult]:
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             session = self.load_session(session_id, user)
             export = self.latest_export(session)
             export.retry(uuid4(), user.name)
@@ -366,6 +401,7 @@ class TicketForge(Application[UUID]):
             try:
                 recordings = self.save(session, export)
             except RecordConflictError:
+                _backoff(attempt)
                 continue
             return export, CommandResult(session_id, recordings[-1].notification.id, 0)
         raise RecordConflictError(f"Session {session_id} is too busy; try again")
@@ -373,7 +409,7 @@ class TicketForge(Application[UUID]):
     def resolve_manual_fix(
         self, session_id: UUID, fix_id: UUID, note: str | None, user: User
     ) -> CommandResult:
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             export = self.latest_export(self.load_session(session_id, user))
             export.resolve_manual_fix(fix_id, note, user.name)
             if not export.pending_events:
@@ -381,6 +417,7 @@ class TicketForge(Application[UUID]):
             try:
                 recordings = self.save(export)
             except RecordConflictError:
+                _backoff(attempt)
                 continue
             return CommandResult(session_id, recordings[-1].notification.id, export.version)
         raise RecordConflictError(f"Export of session {session_id} is too busy; try again")
@@ -388,7 +425,7 @@ class TicketForge(Application[UUID]):
     def record_sync(
         self, session_id: UUID, issues: list[dict[str, Any]], up_to: str | None, user: User
     ) -> CommandResult:
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             export = self.latest_export(self.load_session(session_id, user))
             if export.status != "completed":
                 raise ConflictError(
@@ -398,6 +435,7 @@ class TicketForge(Application[UUID]):
             try:
                 recordings = self.save(export)
             except RecordConflictError:
+                _backoff(attempt)
                 continue
             return CommandResult(session_id, recordings[-1].notification.id, export.version)
         raise RecordConflictError(f"Export of session {session_id} is too busy; try again")

@@ -156,7 +156,10 @@ class Session(Aggregate):
             raise InvalidCommandError(
                 "The upload holds no inventory rows", ["Upload files that have data rows"]
             )
-        kinds = sorted({e.kind.value for e in entities})
+        # Every kind the upload names (by its files, even a file with no rows) is replaced.
+        kinds = sorted(
+            {str(f["kind"]) for f in files if "kind" in f} | {e.kind.value for e in entities}
+        )
         kept = {n for n, e in self.entities.items() if e.kind.value not in kinds}
         clashes = sorted(kept & {e.config_name for e in entities})
         if clashes:
@@ -167,9 +170,7 @@ class Session(Aggregate):
         self._inventory_uploaded(
             files=files,
             entities=[e.to_dict() for e in entities],
-            replaced_kinds=[
-                k for k in kinds if any(e.kind.value == k for e in self.entities.values())
-            ],
+            replaced_kinds=kinds,
             warnings=warnings,
             actor=actor,
         )
@@ -184,7 +185,7 @@ class Session(Aggregate):
         actor: str,
     ) -> None:
         new = [InventoryEntity.from_dict(e) for e in entities]
-        kinds = {e.kind.value for e in new}
+        kinds = {e.kind.value for e in new} | set(replaced_kinds)
         self.entities = {n: e for n, e in self.entities.items() if e.kind.value not in kinds}
         self.entities.update((e.config_name, e) for e in new)
         for f in files:
@@ -255,8 +256,14 @@ class Session(Aggregate):
 
     def request_generation(self, task_id: UUID, generator: str, actor: str) -> None:
         self.check_stage((Stage.UPLOADED, Stage.CANCELLED), "start ticket generation")
+        # A new run drafts every entity again: a stopped run's tickets (some perhaps for
+        # entities a re-upload has since removed) are discarded first.
         self._generation_requested(
-            task_id=task_id, generator=generator, attempt=0, discarded_ticket_ids=[], actor=actor
+            task_id=task_id,
+            generator=generator,
+            attempt=0,
+            discarded_ticket_ids=sorted(self.tickets),
+            actor=actor,
         )
 
     def retry_generation(self, task_id: UUID, generator: str, actor: str) -> None:
@@ -732,6 +739,11 @@ def check_ticket_changes(changes: dict[str, Any]) -> dict[str, Any]:
         if key in EDITABLE_TEXT_FIELDS:
             if not isinstance(value, str) or not value.strip():
                 raise InvalidCommandError(f"'{key}' must be non-empty text")
+            if key == "title" and any(ord(c) < 32 or ord(c) == 127 for c in value):
+                raise InvalidCommandError(
+                    "'title' must be one line of text without control characters",
+                    ["Remove line breaks and control characters from the title"],
+                )
             if key == "title" and len(value) > MAX_TITLE_LENGTH:
                 raise InvalidCommandError(
                     f"'title' is {len(value)} characters; Jira allows {MAX_TITLE_LENGTH}",

@@ -86,11 +86,15 @@ class ProjectionRunner:
         projections: Sequence[Projection],
         batch_size: int = 1000,
         leases: LeaderLock | None = None,
+        rebuild_batch_size: int = 5000,
     ) -> None:
         self.source = source
         self.store = store
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
+        # A rebuild has no reader waiting for each batch: larger batches write each
+        # document fewer times (a batch writes a document once, however often it changed).
+        self.rebuild_batch_size = rebuild_batch_size
         self.leases = leases
         self._locks = {name: threading.Lock() for name in self.projections}
         self._stop = threading.Event()
@@ -104,12 +108,15 @@ class ProjectionRunner:
 
     # --- following the store -------------------------------------------------
 
-    def _read(self, after: int, head: int) -> tuple[Sequence[tuple[int, Any]], int]:
+    def _read(
+        self, after: int, head: int, size: int | None = None
+    ) -> tuple[Sequence[tuple[int, Any]], int]:
         """The next batch after `after` (up to `head`), and the position it brings us to."""
-        batch = self.source.read(after, self.batch_size, head)
+        size = size or self.batch_size
+        batch = self.source.read(after, size, head)
         # Ids between events this projection saw may belong to nobody it cares
         # about; a short batch means everything up to head was read.
-        return batch, batch[-1][0] if len(batch) == self.batch_size else head
+        return batch, batch[-1][0] if len(batch) == size else head
 
     @staticmethod
     def _apply(
@@ -139,7 +146,7 @@ class ProjectionRunner:
             position = after
             try:
                 while position < head and not stop.is_set():
-                    batch, position = self._read(position, head)
+                    batch, position = self._read(position, head, self.rebuild_batch_size)
                     ahead.put((batch, position))
                 ahead.put(None)
             except BaseException as exc:
@@ -194,9 +201,16 @@ class ProjectionRunner:
 
     def pump_led(self) -> None:
         """One round of the background loop: catch up every projection we lead."""
+        failed = []
         for name in self.projections:
             if self._leads(name):
-                self.pump(name)
+                try:
+                    self.pump(name)
+                except Exception:  # one broken projection must not stall the others
+                    log.exception("projection %s: batch failed; retrying", name)
+                    failed.append(name)
+        if failed:
+            raise RuntimeError(f"projections {failed} failed; their positions did not move")
 
     def wait_for(
         self, position: int | None, timeout: float = 5.0, names: Sequence[str] | None = None
@@ -234,7 +248,7 @@ class ProjectionRunner:
                 try:
                     self.pump_led()
                 except Exception:  # a broken batch is retried; the position did not move
-                    log.exception("projection batch failed; retrying")
+                    log.warning("projector round incomplete; retrying", exc_info=True)
                     self._stop.wait(1.0)
                 self._wakeup.wait(poll_interval)
                 self._wakeup.clear()
@@ -275,7 +289,7 @@ class ProjectionRunner:
         shadow = shadow_name(name)
         self.store.drop_projection(shadow, [shadow_name(t) for t in projection.tables])
         position = 0
-        while (head := self.source.head()) - position > self.batch_size:
+        while (head := self.source.head()) - position > self.rebuild_batch_size:
             for batch, done_to in self._read_ahead(position, head):
                 with self.store.transaction(name, shadow=True) as tx:
                     if tx.position != position:

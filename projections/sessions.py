@@ -116,7 +116,7 @@ class SessionsProjection(Projection):
     def _uploaded(self, event: Session.InventoryUploaded, tx: ViewTransaction) -> None:
         doc = self._load(tx, event)
         by_kind: dict[str, dict[str, int]] = doc["entities_by_kind"]
-        for kind in {e["kind"] for e in event.entities}:
+        for kind in {e["kind"] for e in event.entities} | set(event.replaced_kinds):
             by_kind[kind] = {}
         for data in event.entities:
             entity = InventoryEntity.from_dict(data)
@@ -131,7 +131,7 @@ class SessionsProjection(Projection):
         doc["counts"] = {
             "entities": sum(by_group.values()),
             "by_group": by_group,
-            "by_kind": {k: sum(g.values()) for k, g in by_kind.items()},
+            "by_kind": {k: sum(g.values()) for k, g in by_kind.items() if g},
         }
         doc["warnings"] = event.warnings
         doc["stage"] = "uploaded"

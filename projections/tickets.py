@@ -40,7 +40,7 @@ class TicketsProjection(Projection):
     @process.register
     def _uploaded(self, event: Session.InventoryUploaded, tx: ViewTransaction) -> None:
         session_id = str(event.originator_id)
-        kinds = {e["kind"] for e in event.entities}
+        kinds = {e["kind"] for e in event.entities} | set(event.replaced_kinds)
         for old in tx.partition(ENTITIES, session_id):
             if old["kind"] in kinds:
                 tx.delete(ENTITIES, f"{session_id}:{old['config_name']}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -116,6 +116,7 @@ class _RunState:
         self.preflight: Preflight | None = None
         # Issues this run created itself: no earlier run can have linked them.
         self.fresh: set[UUID] = set()
+        self.prepared: dict[UUID, Prepared] = {}
 
     # --- bookkeeping -----------------------------------------------------------
 
@@ -219,8 +220,14 @@ class _RunState:
             return
         raise RecordConflictError(f"Export {self.export.id} is too busy")
 
-    def recover(self, items: Iterable[dict[str, Any]]) -> None:
-        """Record issues that exist in Jira (found by their mark) but not in our events."""
+    def recover(
+        self,
+        items: Iterable[dict[str, Any]],
+        fallbacks: Mapping[UUID, Sequence[tuple[str, str, str]]] | None = None,
+    ) -> None:
+        """Record issues that exist in Jira (found by their mark) but not in our events,
+        with the manual fixes their creation implied (`fallbacks` when the caller knows
+        them, else those the ticket's own fields imply)."""
         wanted = {export_label(UUID(str(p["ticket_id"]))): UUID(str(p["ticket_id"])) for p in items}
         labels = sorted(wanted)
         found: list[tuple[UUID, CreatedIssue]] = []
@@ -244,6 +251,15 @@ class _RunState:
                         )
                         found.append((ticket_id, created))
         if found:
+            known = fallbacks or {}
+            notes = {
+                ticket_id: known[ticket_id]
+                if ticket_id in known
+                else self.prepare(
+                    {"ticket_id": ticket_id, "order": self.export.order_of(ticket_id)}
+                ).fallbacks
+                for ticket_id, _ in found
+            }
 
             def record(export: Export) -> None:
                 for ticket_id, issue in found:
@@ -255,10 +271,21 @@ class _RunState:
                         EXPORTER,
                         found_by_search=True,
                     )
+                    for kind, detail, action in notes[ticket_id]:
+                        export.record_manual_fix(ticket_id, kind, detail, action, EXPORTER)
 
             self.save(record)
 
     def prepare(self, item: dict[str, Any]) -> Prepared:
+        """The issue to create for a plan item; built once per run (the ADF conversion is
+        the costly part, and creation and attachments both need it)."""
+        ticket_id = UUID(str(item["ticket_id"]))
+        cached = self.prepared.get(ticket_id)
+        if cached is None:
+            cached = self.prepared[ticket_id] = self._prepare(item)
+        return cached
+
+    def _prepare(self, item: dict[str, Any]) -> Prepared:
         assert self.preflight is not None
         ticket = self.session.tickets[UUID(str(item["ticket_id"]))]
         document = build_ticket_document(
@@ -330,7 +357,10 @@ class _RunState:
             try:
                 result = self.jira.create_issues([p.issue for p in batch])
             except JiraOutcomeUnknown:
-                self.recover({"ticket_id": p.ticket.id} for p in batch)
+                self.recover(
+                    ({"ticket_id": p.ticket.id} for p in batch),
+                    {p.ticket.id: p.fallbacks for p in batch},
+                )
                 batch = [p for p in batch if p.ticket.id not in self.export.issues]
                 for prepared in batch:
                     self.create_one(prepared)
@@ -370,7 +400,9 @@ class _RunState:
         try:
             issue = self.jira.create_issue(prepared.issue)
         except JiraOutcomeUnknown:
-            self.recover([{"ticket_id": prepared.ticket.id}])
+            self.recover(
+                [{"ticket_id": prepared.ticket.id}], {prepared.ticket.id: prepared.fallbacks}
+            )
             if prepared.ticket.id in self.export.issues:
                 return
             issue = self.jira.create_issue(prepared.issue)

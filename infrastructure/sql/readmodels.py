@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from infrastructure.sql.database import Cursor, Database
-from projections.store import ProjectionPosition, ViewTransaction, shadow_name
+from projections.store import SHADOW_SUFFIX, ProjectionPosition, ViewTransaction, shadow_name
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS rm_docs (
@@ -145,10 +145,17 @@ class ShadowViewTransaction:
     Side effects registered with `before_commit` (publishing progress) are dropped:
     a rebuild recomputes rows, it does not announce old events again. Task queue
     writes go through: they are idempotent, so replaying them changes nothing.
+
+    Only the rebuild writes its copy, so the documents it read or wrote in earlier
+    batches are kept in `cache` (shared by the rebuild's batches) rather than read
+    and parsed again from the database.
     """
 
-    def __init__(self, inner: SqlViewTransaction) -> None:
+    def __init__(
+        self, inner: SqlViewTransaction, cache: dict[tuple[str, str], Any] | None = None
+    ) -> None:
         self._inner = inner
+        self._cache: dict[tuple[str, str], Any] = {} if cache is None else cache
 
     @property
     def position(self) -> int:
@@ -167,7 +174,12 @@ class ShadowViewTransaction:
         self._inner.event_position = value
 
     def get(self, table: str, key: str) -> dict[str, Any] | None:
-        return self._inner.get(shadow_name(table), key)
+        cached = self._cache.get((table, key))
+        if cached is None:
+            doc = self._inner.get(shadow_name(table), key)
+            self._cache[(table, key)] = _DELETED if doc is None else doc
+            return None if doc is None else dict(doc)
+        return None if cached is _DELETED else dict(cached)
 
     def put(
         self,
@@ -180,9 +192,11 @@ class ShadowViewTransaction:
         sort: int = 0,
     ) -> None:
         self._inner.put(shadow_name(table), key, doc, partition=partition, owner=owner, sort=sort)
+        self._cache[(table, key)] = doc
 
     def delete(self, table: str, key: str) -> None:
         self._inner.delete(shadow_name(table), key)
+        self._cache[(table, key)] = _DELETED
 
     def partition(self, table: str, partition: str) -> list[dict[str, Any]]:
         return self._inner.partition(shadow_name(table), partition)
@@ -200,15 +214,26 @@ class ShadowViewTransaction:
 
 
 class SqlReadModelStore:
+    # Documents a rebuild keeps in memory between its batches (per projection), at most.
+    REBUILD_CACHE_DOCS = 50_000
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._rebuild_caches: dict[str, dict[tuple[str, str], Any]] = {}
 
     @contextmanager
     def _shadow_transaction(self, projection: str) -> Iterator[ShadowViewTransaction]:
-        with self.transaction(shadow_name(projection)) as tx:
-            if not isinstance(tx, SqlViewTransaction):
-                raise TypeError("a rebuild copy has no rebuild copy of its own")
-            yield ShadowViewTransaction(tx)
+        cache = self._rebuild_caches.setdefault(projection, {})
+        if len(cache) > self.REBUILD_CACHE_DOCS:
+            cache.clear()
+        try:
+            with self.transaction(shadow_name(projection)) as tx:
+                if not isinstance(tx, SqlViewTransaction):
+                    raise TypeError("a rebuild copy has no rebuild copy of its own")
+                yield ShadowViewTransaction(tx, cache)
+        except BaseException:
+            cache.clear()  # it may hold what was rolled back
+            raise
 
     def swap_in(
         self,
@@ -223,6 +248,7 @@ class SqlReadModelStore:
             cur.execute("SELECT position FROM rm_tracking WHERE projection = ?", (shadow,))
             row = cur.fetchone()
             inner = SqlViewTransaction(cur, int(row[0]) if row else 0)
+            self._rebuild_caches.pop(projection, None)
             catch_up(ShadowViewTransaction(inner))
             inner.flush()
             for table in tables:
@@ -321,6 +347,8 @@ class SqlReadModelStore:
             return int(cur.fetchone()[0])
 
     def drop_projection(self, projection: str, tables: Sequence[str]) -> None:
+        if projection.endswith(SHADOW_SUFFIX):
+            self._rebuild_caches.pop(projection.removesuffix(SHADOW_SUFFIX), None)
         with self.db.transaction(lock=f"projection:{projection}") as cur:
             for table in tables:
                 cur.execute("DELETE FROM rm_docs WHERE tbl = ?", (table,))

@@ -139,11 +139,18 @@ def export_summary(
 def sync_back(
     session_id: UUID, container: ContainerDep, user: CurrentUser, response: Response
 ) -> dict[str, Any]:
-    """Refresh each exported issue's status, assignee and resolution (incremental by `updated`)."""
+    """Refresh each exported issue's status, assignee and resolution (incremental by `updated`).
+
+    The watermark is the newest `updated` Jira itself reported (not our clock, which may
+    differ from Jira's). JQL dates stop at minutes, so the search overlaps the last sync;
+    issues whose state is unchanged since the last sync are left out of the answer and
+    of the recorded event.
+    """
     doc = _export_doc(container, session_id, user)
     if doc["status"] != "completed":
         raise ApiError(409, f"Sync back needs a completed export; this one is {doc['status']}")
-    since = doc.get("synced_at")
+    export = container.app.load_export(UUID(doc["id"]), user)
+    since, known = export.synced_up_to, export.sync
     project, label = jql_quote(doc["project_key"]), jql_quote(session_label(session_id))
     jql = f"project = {project} AND labels = {label}"
     if since:
@@ -168,10 +175,11 @@ def sync_back(
         }
         for s in snapshots
     ]
-    up_to = max((i["updated"] for i in issues if i["updated"]), default=None)
-    result = container.app.record_sync(session_id, issues, up_to, user)
+    up_to = max((i["updated"] for i in issues if i["updated"]), default=since)
+    changed = [i for i in issues if known.get(str(i["key"])) != i]
+    result = container.app.record_sync(session_id, changed, up_to, user)
     settle(container, response, result.position)
-    return {"updated": len(issues), "issues": issues}
+    return {"updated": len(changed), "issues": changed, "fetched": len(issues)}
 
 
 @router.post("/jira/validate-project")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from interfaces.api.deps import ContainerDep, CurrentUser, ReadPosition, session_doc, settle
 from interfaces.api.errors import ApiError
@@ -28,7 +28,7 @@ class TicketPatch(BaseModel):
     sprint: str | None = Field(None, max_length=255)
     priority: str | None = Field(None, max_length=255)
     labels: list[str] | None = None
-    version: int | None = Field(None, ge=1, description="Alternative to the If-Match header")
+    version: StrictInt | None = Field(None, ge=1, description="Alternative to the If-Match header")
 
 
 class TicketOrder(BaseModel):

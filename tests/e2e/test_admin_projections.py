@@ -31,7 +31,7 @@ def test_rebuild_runs_in_the_background_and_queries_keep_answering(
 ) -> None:
     session_id, tickets = reviewed
     before = api.tickets(session_id)
-    api.container.projector.batch_size = 5  # a slow rebuild, to query during it
+    api.container.projector.rebuild_batch_size = 5  # a slow rebuild, to query during it
 
     response = api.post("/api/admin/projections/tickets/rebuild", user="root")
     assert response.status_code == 202, response.text

@@ -278,12 +278,6 @@ def test_upload_is_refused_once_tickets_exist(api: Api, reviewed: tuple[str, lis
     assert api.session(session_id) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: domain/session.py Session.upload_inventory decides which kinds an upload "
-    "replaces from its entities, not its files: a header-only bundles.csv replaces the "
-    "file record (rows 0) but keeps the old bundle entities, so files and entities disagree",
-)
 def test_files_and_entities_agree_after_reuploading_an_empty_kind(api: Api) -> None:
     session_id = api.create_session()["id"]
     api.upload(session_id, SMALL_SITE_CSV)

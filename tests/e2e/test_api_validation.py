@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -285,3 +286,48 @@ def test_staleness_seen_through_a_second_api_instance(
     assert shown.json()["export_ready"] is False
     validate(second, session_id)
     assert first.session(session_id)["export_ready"] is True
+
+
+def race_validation_and_edit(api: Api, session_id: str, path: str) -> dict[str, Any]:
+    """Validate the session and break one ticket's title at the same moment."""
+    barrier = threading.Barrier(2)
+    answers: dict[str, Any] = {}
+
+    def run_validation() -> None:
+        barrier.wait()
+        answers["validation"] = api.post(url(session_id, "/adf-validation"), json={})
+
+    def run_edit() -> None:
+        barrier.wait()
+        answers["edit"] = api.patch(
+            path, json={"title": "Broken\ntitle"}, headers={"If-Match": '"1"'}
+        )
+
+    threads = [threading.Thread(target=run_validation), threading.Thread(target=run_edit)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return answers
+
+
+def test_a_validation_racing_an_edit_never_passes_content_it_did_not_see(
+    api: Api, reviewed: Reviewed
+) -> None:
+    """The edit makes the ticket invalid. Whichever command commits first, the session must
+    end failed (validation saw the edit) or stale (the edit came after): never passed."""
+    session_id, tickets = reviewed
+    api.post(url(session_id, "/tickets/ready"), json={})
+    for ticket in tickets[:2]:
+        path = url(session_id, f"/tickets/{ticket['id']}")
+
+        answers = race_validation_and_edit(api, session_id, path)
+
+        assert answers["edit"].status_code == 200, answers["edit"].text
+        assert answers["validation"].status_code == 200, answers["validation"].text
+        session = api.session(session_id)
+        assert session["validation"]["state"] in ("failed", "stale"), session["validation"]
+        assert session["export_ready"] is False
+        fixed = api.patch(path, json={"title": ticket["title"]}, headers={"If-Match": '"2"'})
+        assert fixed.status_code == 200, fixed.text
+        assert validate(api, session_id)["all_passed"] is True

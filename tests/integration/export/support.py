@@ -85,6 +85,12 @@ class Sandbox:
         response.raise_for_status()
         return dict(response.json())
 
+    def download(self, url: str) -> bytes:
+        """An attachment's content, fetched as the Jira user."""
+        response = self.http.get(url, auth=(DEMO_EMAIL, DEMO_TOKEN))
+        response.raise_for_status()
+        return response.content
+
     def work(self, key: str, **changes: Any) -> dict[str, Any]:
         response = self.http.patch(f"/_sandbox/issues/{key}", json=changes)
         response.raise_for_status()

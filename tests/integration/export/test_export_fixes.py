@@ -167,7 +167,7 @@ def test_over_long_description_goes_to_a_markdown_attachment(
     assert "Step 500:" not in description
     attachments = fields["attachment"]
     assert [a["filename"] for a in attachments] == [filename]
-    content = sandbox.jira._http.get(attachments[0]["content"])  # noqa: SLF001
-    content.raise_for_status()
-    assert "- Step 500: configure field_500 on the content type" in content.text
+    content = sandbox.download(attachments[0]["content"]).decode("utf-8")
+    assert "- Step 500: configure field_500 on the content type" in content
+    assert content.startswith("## User story")
     assert sandbox.stats()["attachments_uploaded"] == 1

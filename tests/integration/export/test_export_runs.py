@@ -13,12 +13,13 @@ from uuid import UUID
 from application.export.preflight import run_preflight
 from application.generation.run import Progress
 from domain.export import Export
-from domain.session import Stage
+from domain.session import Session, Stage
 from interfaces.bootstrap import Container
 from projections import exports as exports_view
 from projections import tickets as tickets_view
 from tests.integration.export.support import (
     PROJECT,
+    Edits,
     Sandbox,
     assert_links_once,
     assert_no_duplicates,
@@ -116,8 +117,15 @@ def test_happy_path_one_issue_per_ticket_in_dependency_order_with_blocks_links(
 def test_5xx_after_commit_is_found_by_its_mark_not_created_again(
     container: Container, sandbox: Sandbox
 ) -> None:
-    """The bulk create is stored by Jira but answered 500: the run searches the marks."""
-    session_id = prepare_session(container)
+    """The bulk create is stored by Jira but answered 500: the run searches the marks,
+    and records the manual fixes the lost answer's issues implied."""
+    edited: list[UUID] = []
+
+    def edits(session: Session) -> Edits:
+        edited.extend(t.id for t in session.tickets_in_export_order()[:2])
+        return {edited[0]: {"assignee": "dave@example.com"}, edited[1]: {"priority": "Urgent"}}
+
+    session_id = prepare_session(container, edits=edits)
     container.start()
     sandbox.faults(fail_create_next=1)
     export = wait_export(container, start_export(container, session_id).export_id)
@@ -129,6 +137,11 @@ def test_5xx_after_commit_is_found_by_its_mark_not_created_again(
     assert sandbox.stats()["issues_created"] == 49
     events = exported_events(container, export.id, Export.TicketExported)
     assert len(events) == 49 and all(e.found_by_search for e in events)
+    fixes = sorted((f.ticket_id == edited[0], f.kind, f.issue_key) for f in export.fixes.values())
+    assert fixes == [
+        (False, "priority", issues[edited[1]].key),
+        (True, "assignee", issues[edited[0]].key),
+    ]
 
 
 def test_5xx_after_commit_then_the_run_dies_and_the_retry_finds_the_issues(
@@ -268,3 +281,26 @@ def test_interrupted_run_resumes_and_finds_links_it_made_but_never_recorded(
     assert stats["issues_created"] == 49 and stats["links_created"] == 17
     assert len(exported_events(container, export_id, Export.DependencyLinked)) == 17
     assert container.app.load_session(session_id).stage == Stage.COMPLETED
+
+
+def test_5xx_after_commit_on_single_creates_after_a_refused_field(
+    container: Container, sandbox: Sandbox
+) -> None:
+    """The epic does not exist: the bulk create refuses `parent` on every element, so each
+    ticket is created alone without it (a manual fix each); two of those single creates
+    are stored but answered 502. Each is found by its mark, none created twice."""
+    session_id = prepare_session(container, epic_key="DEMO-999")
+    container.start()
+    sandbox.faults(fail_create_next=2, fail_create_status=502)
+    export = wait_export(container, start_export(container, session_id).export_id)
+    assert export.status == "completed", export.failure
+    issues = assert_no_duplicates(sandbox, export)
+    assert_links_once(issues, export)
+    stats = sandbox.stats()
+    assert stats["issues_created"] == 49
+    assert stats["responses"]["POST /rest/api/3/issue"].get("502", 0) == 2
+    found = [e for e in exported_events(container, export.id, Export.TicketExported)]
+    assert sum(1 for e in found if e.found_by_search) == 2
+    kinds = [f.kind for f in export.fixes.values()]
+    assert kinds == ["parent"] * 49
+    assert all(sandbox.issue(i.key, "parent")["parent"] is None for i in list(issues.values())[:3])

@@ -136,6 +136,7 @@ def queue_only_container(
         container.close()
 
 
+@pytest.mark.slow  # two worker processes, 235 issues and 269 links at 30 ms per request
 def test_worker_killed_mid_export_is_resumed_by_another_without_duplicates(
     queue_only_container: Container, slow_sandbox: Sandbox, tmp_path: Path
 ) -> None:

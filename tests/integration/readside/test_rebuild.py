@@ -87,7 +87,7 @@ def test_queries_answer_from_the_old_copy_during_a_rebuild(container: Container)
     populated(container)
     session_ids = {d["id"] for d in container.store.list("sessions")}
     expected = {sid: container.store.list(tickets_view.TABLE, partition=sid) for sid in session_ids}
-    container.projector.batch_size = 5  # many small batches: a long rebuild
+    container.projector.rebuild_batch_size = 5  # many small batches: a long rebuild
     answers: list[int] = []
     wrong: list[str] = []
     done = threading.Event()
@@ -112,7 +112,7 @@ def test_queries_answer_from_the_old_copy_during_a_rebuild(container: Container)
 
 def test_events_written_during_a_rebuild_are_in_the_swapped_copy(container: Container) -> None:
     populated(container)
-    container.projector.batch_size = 5
+    container.projector.rebuild_batch_size = 5
     extra: list[Any] = []
     original_read = container.projector.source.read
 

@@ -328,12 +328,12 @@ def _ops_strategy() -> Any:
             st.tuples(st.just("validate"), subset),
             st.tuples(st.just("ready"), subset, st.booleans()),
         ),
-        max_size=14,
+        max_size=12,
     )
 
 
 @hypothesis.settings(
-    max_examples=20,
+    max_examples=15,
     deadline=None,
     database=None,
     suppress_health_check=[

@@ -80,12 +80,6 @@ def test_generating_again_with_the_same_inventory_drafts_each_entity_once(
     assert retried.task_id == task_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: domain/session.py Session.request_generation keeps the tickets of a stopped "
-    "run (discarded_ticket_ids=[]): after a cancelled/failed run and a re-upload that drops "
-    "entities, the next run completes with tickets for entities no longer in the inventory",
-)
 @pytest.mark.parametrize("how", ["cancelled", "failed"])
 def test_after_a_reupload_no_ticket_outlives_its_entity(container: Container, how: str) -> None:
     session_id = stopped_run(container, how)

@@ -1,0 +1,335 @@
+"""The export API end to end: the real FastAPI app on a started container (embedded worker,
+projector) on each backend, exporting to a real Jira sandbox over HTTP on loopback.
+
+Covers POST /export (409 stale or missing validation, 422 not ready, 202, already running),
+GET /export/status and /export/summary, manual fixes and their resolution, retry (409
+while running, 422 `admin_required` after three), POST /jira/validate-project, and sync
+back (POST /export/sync, incremental by `updated`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infrastructure.jira_sandbox import SandboxServer
+from tests.e2e.conftest import Api, assert_error
+from tests.integration.export.support import Sandbox, jira_env, start_sandbox
+
+EXPORT_TIMEOUT_S = 30.0
+STATUS_FIELDS = {
+    "session_id",
+    "task_id",
+    "status",
+    "progress_percentage",
+    "tickets_completed",
+    "total_tickets",
+    "retry_available",
+    "retry_attempts_used",
+    "error_category",
+    "failed_at_ticket_order",
+    "recovery_actions",
+}
+
+
+def url(session_id: str, rest: str = "") -> str:
+    return f"/api/sessions/{session_id}{rest}"
+
+
+@pytest.fixture
+def sandbox_server(tmp_path: Path) -> Iterator[SandboxServer]:
+    server = start_sandbox(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> Iterator[Sandbox]:
+    admin = Sandbox(sandbox_server)
+    try:
+        yield admin
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def xapi(api_with: Callable[..., Api], sandbox_server: SandboxServer) -> Api:
+    """The API of a container whose Jira is the sandbox (JIRA_* settings)."""
+    return api_with(**jira_env(sandbox_server))
+
+
+def processed_session(api: Api) -> tuple[str, list[dict[str, Any]]]:
+    """small-site (49 tickets, 17 dependencies) generated, in review, for project DEMO."""
+    session_id = api.create_session(jira_project_key="DEMO")["id"]
+    api.upload(session_id)
+    api.process(session_id)
+    return session_id, api.tickets(session_id)
+
+
+def mark_ready(api: Api, session_id: str, **body: Any) -> None:
+    response = api.post(url(session_id, "/tickets/ready"), json=body)
+    assert response.status_code == 200, response.text
+
+
+def validate(api: Api, session_id: str) -> None:
+    response = api.post(url(session_id, "/adf-validation"), json={})
+    assert response.status_code == 200, response.text
+    assert response.json()["all_passed"] is True
+
+
+def ready_session(api: Api, edits: dict[int, dict[str, Any]] | None = None) -> tuple[str, list]:
+    session_id, tickets = processed_session(api)
+    for index, changes in (edits or {}).items():
+        ticket = tickets[index]
+        response = api.patch(
+            url(session_id, f"/tickets/{ticket['id']}"),
+            json={**changes, "version": ticket["version"]},
+        )
+        assert response.status_code == 200, response.text
+    mark_ready(api, session_id)
+    validate(api, session_id)
+    return session_id, tickets
+
+
+def start(api: Api, session_id: str) -> dict[str, Any]:
+    response = api.post(url(session_id, "/export"))
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def status(api: Api, session_id: str) -> dict[str, Any]:
+    response = api.get(url(session_id, "/export/status"))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def wait_export(api: Api, session_id: str, task_id: str | None = None) -> dict[str, Any]:
+    """Poll GET /export/status (bounded, short polls) until this task's run has ended."""
+    deadline = time.monotonic() + EXPORT_TIMEOUT_S
+    while True:
+        current = status(api, session_id)
+        mine = task_id is None or current["task_id"] == task_id
+        if mine and current["status"] in ("completed", "failed"):
+            return current
+        assert time.monotonic() < deadline, f"export still {current} after {EXPORT_TIMEOUT_S}s"
+        time.sleep(0.05)
+
+
+def test_export_refused_when_validation_is_missing_or_stale_or_tickets_not_ready(
+    xapi: Api,
+) -> None:
+    session_id, tickets = processed_session(xapi)
+    mark_ready(xapi, session_id)
+
+    # never validated
+    assert_error(xapi.post(url(session_id, "/export")), 409, "Re-validation required")
+
+    # validated, then edited: stale
+    validate(xapi, session_id)
+    edit = xapi.patch(
+        url(session_id, f"/tickets/{tickets[3]['id']}"),
+        json={
+            "analysis": tickets[3]["analysis"] + "\n\nOne more note.",
+            "version": tickets[3]["version"],
+        },
+    )
+    assert edit.status_code == 200, edit.text
+    body = assert_error(xapi.post(url(session_id, "/export")), 409, "Re-validation required")
+    assert body["error_category"] == "user_fixable"
+    assert body["recovery_actions"]
+
+    # validated, but a ticket is not ready
+    validate(xapi, session_id)
+    mark_ready(xapi, session_id, ready=False, ticket_ids=[tickets[0]["id"]])
+    body = assert_error(xapi.post(url(session_id, "/export")), 422, "not ready")
+    assert "1 ticket(s) are not marked ready" in body["detail"]
+
+    # nothing was exported, nothing started
+    assert xapi.get(url(session_id, "/export/status")).status_code == 404
+    assert xapi.session(session_id)["stage"] == "review"
+
+
+def test_export_runs_once_reports_status_and_summary(xapi: Api, sandbox: Sandbox) -> None:
+    session_id, tickets = ready_session(xapi)
+    sandbox.faults(latency_ms=60)  # slow enough to be seen running
+
+    first = start(xapi, session_id)
+    assert first["already_running"] is False
+    assert first["total_tickets"] == 49
+    assert first["total_dependencies"] == 17
+    assert first["project_key"] == "DEMO"
+    assert first["estimated_duration_seconds"] > 0
+    assert first["task_id"] and first["status_url"] == url(session_id, "/export/status")
+
+    second = start(xapi, session_id)  # while it runs: the same export
+    assert second["already_running"] is True
+    assert (second["task_id"], second["export_id"]) == (first["task_id"], first["export_id"])
+
+    running = status(xapi, session_id)
+    assert set(running) >= STATUS_FIELDS
+    assert running["status"] in ("requested", "running")
+    assert running["total_tickets"] == 49
+    assert 0 <= running["progress_percentage"] < 100
+    assert xapi.session(session_id)["stage"] == "exporting"
+    body = assert_error(xapi.post(url(session_id, "/export/retry")), 409, "still running")
+    assert body["recovery_actions"]
+
+    done = wait_export(xapi, session_id, first["task_id"])
+    assert done["status"] == "completed", done
+    assert done["progress_percentage"] == 100.0
+    assert done["tickets_completed"] == done["total_tickets"] == 49
+    assert done["dependencies_created"] == 17
+    assert done["retry_available"] is False
+    assert done["error_category"] is None
+    assert xapi.session(session_id)["stage"] == "completed"
+    assert sandbox.stats()["issues_created"] == 49
+
+    response = xapi.get(url(session_id, "/export/summary"))
+    assert response.status_code == 200, response.text
+    summary = response.json()
+    assert summary["status"] == "completed"
+    titles = {t["id"]: t["title"] for t in tickets}
+    rows = summary["jira_tickets"]
+    assert len(rows) == 49 and len({r["jira_key"] for r in rows}) == 49
+    for row in rows:
+        assert row["jira_url"] == f"{sandbox.base_url}/browse/{row['jira_key']}"
+        assert row["title"] == titles[row["ticket_id"]]
+    assert len(summary["dependencies"]) == 17
+    assert summary["manual_fixes"] == []
+
+    fixes = xapi.get(url(session_id, "/export/manual-fixes"))
+    assert fixes.status_code == 200, fixes.text
+    assert fixes.json()["fixes"] == [] and fixes.json()["total"] == 0
+
+    # a completed export cannot be retried
+    assert_error(xapi.post(url(session_id, "/export/retry")), 409)
+
+
+def test_three_failed_retries_then_the_fourth_is_refused_admin_required(
+    xapi: Api, sandbox: Sandbox
+) -> None:
+    session_id, _ = ready_session(xapi)
+    sandbox.faults(unauthorized_from_request=1)  # Jira rejects the credentials from now on
+
+    first = start(xapi, session_id)
+    failed = wait_export(xapi, session_id, first["task_id"])
+    assert failed["status"] == "failed"
+    assert failed["error_category"] == "admin_required"
+    assert failed["retry_available"] is True and failed["retry_attempts_used"] == 0
+    assert failed["recovery_actions"]
+    assert xapi.session(session_id)["stage"] == "export_failed"
+
+    for attempt in (1, 2, 3):
+        response = xapi.post(url(session_id, "/export/retry"))
+        assert response.status_code == 202, response.text
+        assert response.json()["retry"] == attempt
+        ended = wait_export(xapi, session_id, response.json()["task_id"])
+        assert ended["status"] == "failed", ended
+        assert ended["retry_attempts_used"] == attempt
+        assert ended["retry_available"] is (attempt < 3)
+
+    body = assert_error(xapi.post(url(session_id, "/export/retry")), 422, "3 times")
+    assert body["error_category"] == "admin_required"
+    assert sandbox.stats()["issues_created"] == 0
+
+
+def test_manual_fixes_are_listed_and_resolved(xapi: Api, sandbox: Sandbox) -> None:
+    session_id, tickets = ready_session(
+        xapi,
+        {
+            0: {"assignee": "dave@example.com"},  # not assignable in DEMO
+            1: {"assignee": "alice@example.com"},  # assignable: set on the issue
+            2: {"priority": "Urgent"},  # no such priority
+        },
+    )
+    done = wait_export(xapi, session_id, start(xapi, session_id)["task_id"])
+    assert done["status"] == "completed", done
+    assert done["manual_fixes_needed"] == 2
+
+    response = xapi.get(url(session_id, "/export/manual-fixes"))
+    assert response.status_code == 200, response.text
+    listing = response.json()
+    assert listing["total"] == listing["open"] == 2
+    by_kind = {f["kind"]: f for f in listing["fixes"]}
+    assert set(by_kind) == {"assignee", "priority"}
+    assert by_kind["assignee"]["ticket_id"] == tickets[0]["id"]
+    assert by_kind["priority"]["ticket_id"] == tickets[2]["id"]
+    summary = xapi.get(url(session_id, "/export/summary")).json()
+    keys = {r["ticket_id"]: r["jira_key"] for r in summary["jira_tickets"]}
+    assert by_kind["assignee"]["issue_key"] == keys[tickets[0]["id"]]
+    assert sandbox.issue(keys[tickets[0]["id"]], "assignee")["assignee"] is None
+    alice = sandbox.issue(keys[tickets[1]["id"]], "assignee")["assignee"]
+    assert alice["emailAddress"] == "alice@example.com"
+
+    fix_id = by_kind["assignee"]["fix_id"]
+    resolved = xapi.post(
+        url(session_id, f"/export/manual-fixes/{fix_id}/resolve"), json={"note": "done by hand"}
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert resolved.json()["resolved"] is True
+    assert resolved.json()["resolution_note"] == "done by hand"
+    listing = xapi.get(url(session_id, "/export/manual-fixes")).json()
+    assert listing["open"] == 1 and listing["total"] == 2
+    assert status(xapi, session_id)["manual_fixes_needed"] == 1
+
+    unknown = "00000000-0000-0000-0000-000000000000"
+    assert_error(xapi.post(url(session_id, f"/export/manual-fixes/{unknown}/resolve")), 404)
+    # another user's session is not found
+    other = xapi.post(url(session_id, f"/export/manual-fixes/{fix_id}/resolve"), user="bob")
+    assert_error(other, 404)
+
+
+def test_validate_project(xapi: Api) -> None:
+    ok = xapi.post("/api/jira/validate-project", json={"project_key": "DEMO"})
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    assert body["ok"] is True and body["problems"] == []
+    assert body["blocks_link_type"] is True
+    assert body["issue_type_id"]
+
+    unknown = xapi.post("/api/jira/validate-project", json={"project_key": "NOPE"})
+    assert 400 <= unknown.status_code < 500, unknown.text
+    assert_error(unknown, unknown.status_code)
+    assert unknown.json()["error_category"] == "admin_required"
+
+
+def sync(api: Api, session_id: str) -> dict[str, Any]:
+    response = api.post(url(session_id, "/export/sync"))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_sync_back_shows_jira_status_and_fetches_only_updated_issues(
+    xapi: Api, sandbox: Sandbox
+) -> None:
+    session_id, _ = ready_session(xapi)
+    assert_error(xapi.post(url(session_id, "/export/sync")), 404)  # nothing exported yet
+    done = wait_export(xapi, session_id, start(xapi, session_id)["task_id"])
+    assert done["status"] == "completed", done
+    rows = xapi.get(url(session_id, "/export/summary")).json()["jira_tickets"]
+    keys = [r["jira_key"] for r in rows]
+
+    first = sync(xapi, session_id)
+    assert first["updated"] == 49
+    assert {i["status"] for i in first["issues"]} == {"To Do"}
+
+    sandbox.work(keys[0], status="In Progress", assignee=None)
+    sandbox.work(keys[1], status="Done")
+    second = sync(xapi, session_id)
+    assert sorted(i["key"] for i in second["issues"]) == sorted(keys[:2])
+    assert second["updated"] == 2
+
+    summary = xapi.get(url(session_id, "/export/summary")).json()
+    jira = {r["jira_key"]: r["jira"] for r in summary["jira_tickets"]}
+    assert jira[keys[0]]["status"] == "In Progress"
+    assert jira[keys[1]]["status"] == "Done" and jira[keys[1]]["resolution"] == "Done"
+    assert jira[keys[2]]["status"] == "To Do"
+
+    third = sync(xapi, session_id)  # nothing changed since
+    assert third["updated"] == 0 and third["issues"] == []
