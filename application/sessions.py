@@ -15,12 +15,18 @@ from eventsourcing.application import (
     ProjectorFunction,
     Repository,
 )
-from eventsourcing.persistence import JSONTranscoder, RecordConflictError, Transcoder
+from eventsourcing.persistence import (
+    EventStore,
+    JSONTranscoder,
+    Mapper,
+    RecordConflictError,
+    Transcoder,
+)
 from eventsourcing.utils import EnvType, strtobool
 
 from application.adf import check_ticket
 from application.inventory.model import ParsedInventory
-from application.replay import QuickRepository, replay_events
+from application.replay import QuickRepository, SnapshotCompressor, replay_events
 from application.transcodings import TicketForgeTranscoder, register_transcodings
 from application.users import User
 from domain.admin import AdminActivity
@@ -87,6 +93,16 @@ class TicketForge(Application[UUID]):
 
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        """Snapshots, compressed (see `application.replay`)."""
+        mapper = Mapper[UUID](
+            transcoder=self.mapper.transcoder,
+            compressor=self.mapper.compressor or SnapshotCompressor(),
+            cipher=self.mapper.cipher,
+        )
+        recorder = self.factory.aggregate_recorder(purpose="snapshots")
+        return self.factory.event_store(mapper=mapper, recorder=recorder)
 
     def construct_repository(self) -> Repository[UUID]:
         """As the library builds it, loading without a per-event Protocol check."""

@@ -20,6 +20,7 @@ On SQLite and on a throwaway PostgreSQL cluster (started here, as in the tests):
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import tempfile
 import threading
@@ -69,6 +70,26 @@ def inventory_entities() -> Any:
     return parse_inventory(files)
 
 
+VOCABULARY = """
+editor content field bundle media image view display workflow state transition role
+permission menu taxonomy term reference required optional cardinality revision publish
+moderation draft review archive listing filter sort page block path alias language
+translation upload file style crop thumbnail access anonymous authenticated administrator
+verify configure create update delete schedule notify volunteer nest observation species
+"""
+
+
+def prose(seed: str) -> Callable[[int], str]:
+    """Ticket-like text that compresses like real prose, not like a repeated phrase."""
+    rng = random.Random(seed)
+    vocabulary = VOCABULARY.split()
+
+    def words(n: int) -> str:
+        return " ".join(rng.choices(vocabulary, k=n)) + "."
+
+    return words
+
+
 def write_session(app: TicketForge, events: int, parsed: Any) -> UUID:
     """A NestWatch session: created, uploaded, 235 tickets generated, then edits."""
     session = Session(
@@ -87,8 +108,9 @@ def write_session(app: TicketForge, events: int, parsed: Any) -> UUID:
     ordered = session.entities_in_order()
     session.start_generation(task_id, len(ordered), ACTOR)
     budget = events - 5
+    words = prose(seed=str(session.id))
     for order, entity in enumerate(ordered[: max(1, min(len(ordered), budget // 2))], 1):
-        body = f"{entity.label} ({entity.config_name}). " * 20
+        body = f"{entity.label} ({entity.config_name}): " + words(120)
         session.record_ticket(
             task_id,
             entity,

@@ -739,11 +739,6 @@ def check_ticket_changes(changes: dict[str, Any]) -> dict[str, Any]:
         if key in EDITABLE_TEXT_FIELDS:
             if not isinstance(value, str) or not value.strip():
                 raise InvalidCommandError(f"'{key}' must be non-empty text")
-            if key == "title" and any(ord(c) < 32 or ord(c) == 127 for c in value):
-                raise InvalidCommandError(
-                    "'title' must be one line of text without control characters",
-                    ["Remove line breaks and control characters from the title"],
-                )
             if key == "title" and len(value) > MAX_TITLE_LENGTH:
                 raise InvalidCommandError(
                     f"'title' is {len(value)} characters; Jira allows {MAX_TITLE_LENGTH}",

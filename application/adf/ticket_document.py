@@ -179,6 +179,14 @@ def _summary_problems(summary: str) -> list[tuple[str, str]]:
                 f"Join the title into one line, e.g. {one_line[:80]!r}.",
             )
         )
+    controls = sorted({f"U+{ord(c):04X}" for c in summary if _is_control(c) and c not in "\r\n"})
+    if controls:
+        problems.append(
+            (
+                f"Summary contains control characters ({', '.join(controls)}), which Jira refuses.",
+                "Retype the title without invisible characters (often pasted from another tool).",
+            )
+        )
     length = jira_length(summary)
     if length > JIRA_SUMMARY_LIMIT:
         problems.append(
@@ -189,6 +197,10 @@ def _summary_problems(summary: str) -> list[tuple[str, str]]:
             )
         )
     return problems
+
+
+def _is_control(char: str) -> bool:
+    return ord(char) < 32 or 127 <= ord(char) < 160
 
 
 @dataclass(frozen=True)

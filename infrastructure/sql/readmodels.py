@@ -6,10 +6,17 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
 from infrastructure.sql.database import Cursor, Database
-from projections.store import SHADOW_SUFFIX, ProjectionPosition, ViewTransaction, shadow_name
+from projections.store import (
+    SHADOW_SUFFIX,
+    ProjectionPosition,
+    ViewTransaction,
+    iter_batches,
+    shadow_name,
+)
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS rm_docs (
@@ -34,6 +41,18 @@ _UPSERT = (
 )
 
 _DELETED = object()
+
+# Rows per multi-row upsert: one statement per round trip (a batch of thousands of
+# rows would otherwise cost a round trip each on PostgreSQL), and 6 parameters a row
+# stays under SQLite's oldest limit of 999 parameters per statement.
+UPSERT_ROWS = 150
+
+
+@lru_cache(maxsize=UPSERT_ROWS)
+def upsert_rows(count: int) -> str:
+    """`_UPSERT` for `count` rows at once (keys are unique within a flush)."""
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * count)
+    return _UPSERT.replace("VALUES (?, ?, ?, ?, ?, ?)", f"VALUES {values}")
 
 
 def create_schema(db: Database) -> None:
@@ -133,8 +152,8 @@ class SqlViewTransaction:
                 upserts.append((table, key, part, owner, sort, json.dumps(doc)))
         if deletes:
             self._cur.executemany("DELETE FROM rm_docs WHERE tbl = ? AND key = ?", deletes)
-        if upserts:
-            self._cur.executemany(_UPSERT, upserts)
+        for chunk in iter_batches(upserts, UPSERT_ROWS):
+            self._cur.execute(upsert_rows(len(chunk)), [v for row in chunk for v in row])
         self._docs.clear()
         self._meta.clear()
 

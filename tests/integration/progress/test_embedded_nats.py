@@ -38,7 +38,7 @@ def alive(pid: int) -> bool:
 def test_the_container_runs_an_embedded_server_and_stops_it(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    settings = make_settings(backend, tmp_path, request)
+    settings = make_settings(backend, tmp_path, request, TICKETFORGE_EMBEDDED_NATS=True)
     assert settings.nats_url is None and settings.embedded_nats
     container = bootstrap(settings, start=True)
     live = container.live_progress
@@ -74,7 +74,9 @@ def test_a_missing_nats_server_binary_leaves_the_work_running(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NATS_SERVER_BIN", str(tmp_path / "no-such-nats-server"))
-    container = bootstrap(make_settings(backend, tmp_path, request), start=True)
+    container = bootstrap(
+        make_settings(backend, tmp_path, request, TICKETFORGE_EMBEDDED_NATS=True), start=True
+    )
     try:
         live = container.live_progress
         assert live is not None and live.embedded is not None

@@ -145,7 +145,9 @@ def test_threads_sharing_one_limiter_respect_the_windows() -> None:
         thread.join()
     sent.sort()
     assert len(sent) == 12
-    tolerance = 0.01  # sleep() may wake a little early relative to another thread's clock read
+    # A thread can be descheduled between its grant and its timestamp, which makes the
+    # recorded gap look shorter than the real one; unpaced, the 12 writes take ~0 s.
+    tolerance = 0.06
     for i in range(len(sent) - 4):
         assert sent[i + 4] - sent[i] >= 0.2 - tolerance
     assert sent[-1] - sent[0] >= 0.4 - tolerance
