@@ -331,7 +331,11 @@ def command_latency(
     results: dict[str, tuple[float, float]] = {}
     modes: list[tuple[str, type[TicketForge], int]] = [
         ("without snapshots", NoSnapshots, min(commands, 100)),
-        ("with snapshots every 500 events", TicketForge, commands),
+        (
+            f"with snapshots every {TicketForge.snapshotting_intervals[Session]} events",
+            TicketForge,
+            commands,
+        ),
     ]
     for label, cls, count in modes:
         app = cls(env=uncached)

@@ -92,7 +92,7 @@ def event_type(event: Any) -> str:
 
 
 def aggregate_type(event: Any) -> str:
-    return type(event).__qualname__.split(".")[0]
+    return type(event).__qualname__.partition(".")[0]
 
 
 def audit_row(event: Any, position: int, session_id: str) -> dict[str, Any]:

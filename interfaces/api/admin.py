@@ -20,7 +20,6 @@ from interfaces.api.deps import AdminUser, ContainerDep, read_model
 from interfaces.api.errors import ApiError
 from interfaces.bootstrap import Container
 from projections import audit as audit_view
-from projections import sessions as sessions_view
 from projections.base import ProjectionStatus, RebuildRefusedError, RebuildStatus
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -106,7 +105,8 @@ EventFilters = Annotated[dict[str, Any], Depends(_filters)]
 
 
 def _check_session(container: Container, session_id: UUID) -> None:
-    if container.store.get(sessions_view.TABLE, str(session_id)) is None:
+    """Known to the audit view (the one the caller may have waited for with min_position)."""
+    if not container.store.count(audit_view.TABLE, partition=str(session_id)):
         raise ApiError(404, f"Session {session_id} not found", "user_fixable", [])
 
 

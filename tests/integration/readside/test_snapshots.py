@@ -67,17 +67,18 @@ def test_a_session_and_an_export_load_identically_from_their_snapshots(
 
 
 def test_snapshots_are_taken_at_the_interval(container: Container) -> None:
-    """The 500th event of a session is snapshotted as it is saved."""
+    """Every `interval`-th event of a session is snapshotted as it is saved."""
+    interval = TicketForge.snapshotting_intervals[Session]
     session_id = reviewed_session(container)
     app = container.app
     session = app.load_session(session_id)
     ticket_id = next(iter(session.tickets))
-    for n in range(session.version, 501):
+    for n in range(session.version, 2 * interval + 1):
         app.edit_ticket(session_id, ticket_id, {"title": f"Title {n}"}, None, ALICE)
-    assert app.repository.get(session_id).version >= 500
+    assert app.repository.get(session_id).version >= 2 * interval
     other = uncached(container)
     try:
-        assert snapshot_versions(other, session_id) == [500]
+        assert snapshot_versions(other, session_id) == [interval, 2 * interval]
         assert state(other.repository.get(session_id)) == state(app.repository.get(session_id))
     finally:
         other.close()
