@@ -80,12 +80,11 @@ class TicketForge(Application[UUID]):
     """The event-sourced application: persistence chosen by environment (SQLite, PostgreSQL)."""
 
     name = "ticketforge"
-    # A command loads the latest snapshot and replays the events after it: at most
-    # 199 for a session (p99 of a command on a 5,000-event session < 50 ms; see
-    # bench/projections.py), at the cost of one snapshot per 200 events.
+    # A command loads the latest snapshot and replays the events after it (at most
+    # interval - 1); bench/projections.py measures 500 against 200.
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
-        Session: 200,
-        Export: 200,
+        Session: 500,
+        Export: 500,
         AdminActivity: 500,
     }
     snapshotting_projectors: ClassVar[dict[type[Any], ProjectorFunction[Any, Any]]] = {
