@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import (
@@ -35,6 +35,7 @@ from domain.export import Export
 from domain.session import Session, Stage
 
 CONFLICT_RETRIES = 8
+AggregateT = TypeVar("AggregateT", Session, Export)
 
 
 def _backoff(attempt: int) -> None:
@@ -155,17 +156,33 @@ class TicketForge(Application[UUID]):
         self, session_id: UUID, user: User, command: Callable[[Session], None]
     ) -> CommandResult:
         """Load, apply, save; on a concurrent write, reload and apply again."""
+        return self._update(session_id, lambda: self.load_session(session_id, user), command)
+
+    def update_export(
+        self, session_id: UUID, user: User, command: Callable[[Export], None]
+    ) -> CommandResult:
+        """The same for the session's latest export."""
+        return self._update(
+            session_id, lambda: self.latest_export(self.load_session(session_id, user)), command
+        )
+
+    def _update(
+        self,
+        session_id: UUID,
+        load: Callable[[], AggregateT],
+        command: Callable[[AggregateT], None],
+    ) -> CommandResult:
         for attempt in range(CONFLICT_RETRIES):
-            session = self.load_session(session_id, user)
-            command(session)
-            if not session.pending_events:
-                return CommandResult(session_id, None, session.version)
+            aggregate = load()
+            command(aggregate)
+            if not aggregate.pending_events:
+                return CommandResult(session_id, None, aggregate.version)
             try:
-                recordings = self.save(session)
+                recordings = self.save(aggregate)
             except RecordConflictError:
                 _backoff(attempt)
                 continue
-            return CommandResult(session_id, recordings[-1].notification.id, session.version)
+            return CommandResult(session_id, recordings[-1].notification.id, aggregate.version)
         raise RecordConflictError(f"Session {session_id} is too busy; try again")
 
     # --- commands ------------------------------------------------------------
@@ -427,36 +444,21 @@ class TicketForge(Application[UUID]):
     def resolve_manual_fix(
         self, session_id: UUID, fix_id: UUID, note: str | None, user: User
     ) -> CommandResult:
-        for attempt in range(CONFLICT_RETRIES):
-            export = self.latest_export(self.load_session(session_id, user))
-            export.resolve_manual_fix(fix_id, note, user.name)
-            if not export.pending_events:
-                return CommandResult(session_id, None, export.version)
-            try:
-                recordings = self.save(export)
-            except RecordConflictError:
-                _backoff(attempt)
-                continue
-            return CommandResult(session_id, recordings[-1].notification.id, export.version)
-        raise RecordConflictError(f"Export of session {session_id} is too busy; try again")
+        return self.update_export(
+            session_id, user, lambda e: e.resolve_manual_fix(fix_id, note, user.name)
+        )
 
     def record_sync(
         self, session_id: UUID, issues: list[dict[str, Any]], up_to: str | None, user: User
     ) -> CommandResult:
-        for attempt in range(CONFLICT_RETRIES):
-            export = self.latest_export(self.load_session(session_id, user))
+        def command(export: Export) -> None:
             if export.status != "completed":
                 raise ConflictError(
                     f"Sync back needs a completed export; this one is {export.status}"
                 )
             export.record_sync(issues, up_to, user.name)
-            try:
-                recordings = self.save(export)
-            except RecordConflictError:
-                _backoff(attempt)
-                continue
-            return CommandResult(session_id, recordings[-1].notification.id, export.version)
-        raise RecordConflictError(f"Export of session {session_id} is too busy; try again")
+
+        return self.update_export(session_id, user, command)
 
     def head_position(self) -> int:
         return self.recorder.max_notification_id() or 0

@@ -10,15 +10,14 @@ back (POST /export/sync, incremental by `updated`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from infrastructure.jira_sandbox import SandboxServer
 from tests.e2e.conftest import Api, assert_error
-from tests.integration.export.support import Sandbox, jira_env, start_sandbox
+from tests.integration.export.support import Sandbox, jira_env
 
 EXPORT_TIMEOUT_S = 30.0
 STATUS_FIELDS = {
@@ -38,24 +37,6 @@ STATUS_FIELDS = {
 
 def url(session_id: str, rest: str = "") -> str:
     return f"/api/sessions/{session_id}{rest}"
-
-
-@pytest.fixture
-def sandbox_server(tmp_path: Path) -> Iterator[SandboxServer]:
-    server = start_sandbox(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def sandbox(sandbox_server: SandboxServer) -> Iterator[Sandbox]:
-    admin = Sandbox(sandbox_server)
-    try:
-        yield admin
-    finally:
-        admin.close()
 
 
 @pytest.fixture

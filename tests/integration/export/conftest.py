@@ -11,25 +11,7 @@ import pytest
 from infrastructure.jira_sandbox import SandboxServer
 from interfaces.bootstrap import Container, bootstrap
 from tests.conftest import make_settings
-from tests.integration.export.support import Sandbox, jira_env, start_sandbox
-
-
-@pytest.fixture
-def sandbox_server(tmp_path: Path) -> Iterator[SandboxServer]:
-    server = start_sandbox(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def sandbox(sandbox_server: SandboxServer) -> Iterator[Sandbox]:
-    admin = Sandbox(sandbox_server)
-    try:
-        yield admin
-    finally:
-        admin.close()
+from tests.integration.export.support import jira_env
 
 
 @pytest.fixture
