@@ -57,15 +57,17 @@ class Worker:
 
         beat = threading.Thread(target=heartbeat, name=f"{self.name}-lease", daemon=True)
         beat.start()
+        ended = False
         try:
             self.handlers[task.kind](task, lambda: not (lost.is_set() or self._stop.is_set()))
+            ended = not self._stop.is_set()  # else interrupted: it is to be resumed
         except Exception:
-            log.exception("task %s (%s) failed", task.task_id, task.kind)
+            log.exception("task %s (%s) failed; it will be retried", task.task_id, task.kind)
         finally:
             done.set()
             beat.join()
             if not lost.is_set():
-                self.queue.release(task.task_id, self.name)
+                self.queue.release(task.task_id, self.name, done=ended)
         return True
 
     def run_forever(self) -> None:
@@ -75,7 +77,7 @@ class Worker:
             except Exception:
                 log.exception("worker %s could not claim a task", self.name)
                 worked = False
-            if not worked:
+            if not worked and not self.queue.waits_for_work:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
 

@@ -53,12 +53,16 @@ def all_projections() -> list[Projection]:
     ]
 
 
+# Projections that publish to NATS; they run in a runner of their own (`LiveProgress`).
+BUS_PROJECTIONS = ("progress", "task_dispatch")
+
+
 def projections_named(only: Sequence[str] | None) -> list[Projection]:
     """All projections, or those named (unknown names are refused with the known ones)."""
     every = all_projections()
     if not only:
         return every
-    known = {p.name for p in every}
+    known = {p.name for p in every} | set(BUS_PROJECTIONS)
     unknown = sorted(set(only) - known)
     if unknown:
         raise ValueError(f"Unknown projection(s) {unknown}; known: {sorted(known)}")
@@ -82,19 +86,33 @@ class Container:
     live_progress: LiveProgress | None = None  # NATS: None when neither NATS_URL nor embedded
     waker: PostgresEventWaker | None = None  # LISTEN/NOTIFY; None on SQLite (polling)
     leases: LeaderLock | None = None
+    local_queue: TaskQueue | None = None  # the hand-off if the embedded NATS cannot start
     _started: bool = False
 
-    def start(self) -> None:
-        """Follow the event store and run queued work in background threads."""
+    def start(
+        self, *, projections: bool = True, publish: bool = True, workers: int | None = None
+    ) -> None:
+        """Run in background threads: the projections (`projections`), the NATS
+        follower that publishes progress and dispatches work (`publish`), and
+        `workers` worker threads (default: the embedded workers of the settings).
+
+        `serve` runs everything; `api`, `worker` and `projector` each a part.
+        """
         if self._started:
             return
-        self.projector.start(poll_interval=0.2 if self.waker is None else 2.0)
-        if self.waker is not None:
-            self.waker.start()
+        if projections:
+            self.projector.start(poll_interval=0.2 if self.waker is None else 2.0)
+            if self.waker is not None:
+                self.waker.start()
         if self.live_progress is not None:
-            self.live_progress.start()
-        if self.settings.embedded_workers:
-            self.worker.start(self.settings.embedded_workers)
+            self.live_progress.start(follow=publish)
+            if self.live_progress.embedded_error is not None and self.local_queue is not None:
+                # No NATS at all: this lone process hands work to its own workers.
+                log.error("no embedded NATS: work goes to this process's workers directly")
+                self.queue = self.worker.queue = self.local_queue
+        threads = self.settings.embedded_workers if workers is None else workers
+        if threads:
+            self.worker.start(threads)
         self._started = True
 
     def wrote(self, position: int | None) -> None:
@@ -181,7 +199,7 @@ def _database(settings: Settings) -> Database:
 
 
 def _live_progress(
-    settings: Settings, app: TicketForge, store: ReadModelStore
+    settings: Settings, app: TicketForge, store: ReadModelStore, leases: LeaderLock
 ) -> LiveProgress | None:
     """NATS_URL, else an embedded nats-server (started with the container), else nothing."""
     if not settings.nats_url and not settings.embedded_nats:
@@ -195,6 +213,8 @@ def _live_progress(
         ),
         source=ApplicationEventSource(app),
         store=store,
+        task_lease_s=settings.task_lease_s,
+        leases=leases,
     )
 
 
@@ -246,7 +266,11 @@ def bootstrap(
     if settings.uses_postgres:
         channel = str(getattr(app.recorder, "channel_name", "stored_events"))
         waker = PostgresEventWaker(settings.postgres_conninfo(), channel, projector.notify)
-    queue = SqlTaskQueue(db)
+    live = _live_progress(settings, app, store, leases)
+    # With NATS, work goes to the workers through JetStream; a lone process without
+    # it hands work to its own worker threads through the `rm_tasks` read model.
+    local_queue = SqlTaskQueue(db)
+    queue: TaskQueue = live.tasks if live is not None else local_queue
     users = SqlUserDirectory(db)
     drafter_for = _drafter_factory(settings)
     generation = GenerationRunner(app, drafter_for, settings.generation_concurrency)
@@ -290,7 +314,8 @@ def bootstrap(
         jira=jira,
         exports=exports,
         progress_listeners=listeners,
-        live_progress=_live_progress(settings, app, store),
+        live_progress=live,
+        local_queue=local_queue,
         waker=waker,
         leases=leases,
     )

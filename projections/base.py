@@ -187,7 +187,8 @@ class ProjectionRunner:
         for name in self.projections:
             self.pump(name)
 
-    def _leads(self, name: str) -> bool:
+    def leads(self, name: str) -> bool:
+        """Whether this process leads `name` (always, without leases); takes the lead if free."""
         leading = self.leases is None or self.leases.acquire(name)
         if leading != (name in self._leading):
             if leading:
@@ -203,7 +204,7 @@ class ProjectionRunner:
         """One round of the background loop: catch up every projection we lead."""
         failed = []
         for name in self.projections:
-            if self._leads(name):
+            if self.leads(name):
                 try:
                     self.pump(name)
                 except Exception:  # one broken projection must not stall the others

@@ -75,7 +75,7 @@ def is_terminal(message: dict[str, Any]) -> bool:
 
 
 class ProgressUnavailable(Exception):
-    """The bus cannot take (or give) progress messages now; try again later."""
+    """The bus cannot take (or give) messages now; try again later."""
 
 
 class ProgressPublisher(Protocol):
@@ -557,7 +557,12 @@ class ProgressFollower:
         self._thread: threading.Thread | None = None
 
     def catch_up(self) -> int:
-        return self.runner.pump(ProgressProjection.name)
+        """Catch up every projection of the runner that this process leads."""
+        position = 0
+        for name in self.runner.projections:
+            if self.runner.leads(name):
+                position = self.runner.pump(name)
+        return position
 
     def start(self) -> None:
         if self._thread is not None:

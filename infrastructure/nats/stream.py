@@ -47,11 +47,6 @@ class ProgressStream:
         )
 
 
-def servers(url: str) -> list[str]:
-    """`NATS_URL` may list several servers of a cluster, comma-separated."""
-    return [u.strip() for u in url.split(",") if u.strip()]
-
-
 _COMPARED = ("subjects", "max_age", "max_msgs_per_subject", "duplicate_window", "num_replicas")
 
 

@@ -29,7 +29,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from infrastructure.nats.stream import ProgressStream, ensure_stream, servers
+from infrastructure.nats.connection import servers
+from infrastructure.nats.stream import ProgressStream, ensure_stream
 from projections.progress import ProgressUnavailable, subject_for
 
 log = logging.getLogger(__name__)

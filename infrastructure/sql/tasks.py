@@ -11,6 +11,8 @@ from infrastructure.sql.database import Database
 
 
 class SqlTaskQueue:
+    waits_for_work = False
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -55,7 +57,8 @@ class SqlTaskQueue:
             row = cur.fetchone()
         return row is not None and row[0] == worker
 
-    def release(self, task_id: str, worker: str) -> None:
+    def release(self, task_id: str, worker: str, done: bool = True) -> None:
+        """The task's state comes from its events (`done` or not): just drop the lease."""
         with self.db.transaction(lock="ticketforge-task-claim") as cur:
             cur.execute(
                 "UPDATE rm_tasks SET lease_owner = NULL, lease_until = NULL"

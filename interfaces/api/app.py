@@ -17,13 +17,22 @@ from interfaces.bootstrap import Container
 MAX_BODY_BYTES_SLACK = 1024 * 1024
 
 
-def create_app(container: Container, *, manage_container: bool = False) -> FastAPI:
-    """Build the API around a container; with `manage_container`, start and close it too."""
+def create_app(
+    container: Container,
+    *,
+    manage_container: bool = False,
+    start: Callable[[Container], None] | None = None,
+) -> FastAPI:
+    """Build the API around a container; with `manage_container`, start and close it too
+    (with `start`, started that way: an API-only process runs no projector or worker)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if manage_container:
-            container.start()
+            if start is None:
+                container.start()
+            else:
+                start(container)
         try:
             yield
         finally:

@@ -22,7 +22,7 @@ from application.generation.run import Progress as GenerationProgress
 from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
 from application.users import User, UserExistsError
-from interfaces.bootstrap import Container, bootstrap
+from interfaces.bootstrap import BUS_PROJECTIONS, Container, bootstrap
 from interfaces.settings import Settings
 from projections import exports as exports_view
 
@@ -73,23 +73,84 @@ def serve(
     uvicorn.run(create_app(container, manage_container=True), host=host, port=port)
 
 
+def _process_settings() -> Settings:
+    """Settings for one process of several: they share NATS_URL, never an embedded server."""
+    return _settings().model_copy(update={"embedded_workers": 0, "embedded_nats": False})
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Run the API alone (scale it out; `projector` and `worker` processes do the rest).
+
+    Queries wait for their read models themselves (read-your-writes), so an API
+    process needs no projector thread. Set NATS_URL for work hand-off and live progress.
+    """
+    import uvicorn
+
+    from interfaces.api.app import create_app
+
+    logging.basicConfig(level=logging.INFO)
+    container = bootstrap(_process_settings())
+    web = create_app(
+        container,
+        manage_container=True,
+        start=lambda c: c.start(projections=False, publish=False, workers=0),
+    )
+    uvicorn.run(web, host=host, port=port)
+
+
 @app.command()
 def worker(
     threads: Annotated[int, typer.Option(help="Tasks to run at once")] = 1,
 ) -> None:
-    """Run queued work (ticket generation) until interrupted."""
+    """Run work (ticket generation, exports) handed over by the API until interrupted.
+
+    With NATS_URL the work comes from JetStream (a dead worker's task is redelivered
+    to another); without it, from the database (one machine only).
+    """
     logging.basicConfig(level=logging.INFO)
-    settings = _settings().model_copy(update={"embedded_workers": 0})
-    container = bootstrap(settings)
-    container.projector.start()
-    container.worker.start(threads)
-    console.print(f"worker {container.worker.name} running; Ctrl-C to stop")
+    container = bootstrap(_process_settings())
+    over_nats = container.live_progress is not None
+    # Without NATS the hand-off is a read model: this process must keep it up to date.
+    container.start(projections=not over_nats, publish=False, workers=threads)
+    via = "NATS JetStream" if over_nats else "the database"
+    console.print(f"worker {container.worker.name} running ({via}); Ctrl-C to stop")
+    sys.stdout.flush()
     _wait_forever(container)
+
+
+@app.command()
+def setup() -> None:
+    """Create the event store's tables, the read models' tables and the NATS streams.
+
+    Safe to run again (everything is created only if missing); exits 0 when done.
+    """
+    logging.basicConfig(level=logging.WARNING)
+    container = bootstrap(_process_settings())
+    try:
+        container.app.head_position()  # the event store's tables exist from here on
+        live = container.live_progress
+        if live is not None:
+            live.start(follow=False)
+            if not live.tasks.wait_connected(30.0):
+                console.print(f"[red]NATS unreachable:[/red] {live.tasks.status()['last_error']}")
+                raise typer.Exit(1)
+            live.tasks.ensure()
+            live.publisher.ensure()
+        console.print(
+            "ready: event store, read models"
+            + (", NATS streams" if live is not None else " (no NATS_URL: no streams)")
+        )
+    finally:
+        container.close()
 
 
 def _projector_container(only: list[str] | None) -> Container:
     try:
-        return bootstrap(_settings().model_copy(update={"embedded_workers": 0}), only=only)
+        return bootstrap(_process_settings(), only=only)
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -115,10 +176,14 @@ def projector(
         sys.stdout.flush()
 
     container.projector.on_leadership = announce
-    container.projector.start(poll_interval=0.2 if container.waker is None else 2.0)
-    if container.waker is not None:
-        container.waker.start()
-    typer.echo(f"projector running for {', '.join(container.projector.projections)}")
+    live = container.live_progress
+    publishes = live is not None and (not only or bool(set(only) & set(BUS_PROJECTIONS)))
+    names = list(container.projector.projections)
+    if live is not None and publishes:
+        live.follower.runner.on_leadership = announce
+        names += list(live.follower.runner.projections)
+    container.start(projections=True, publish=publishes, workers=0)
+    typer.echo(f"projector running for {', '.join(names)}")
     sys.stdout.flush()
     _wait_forever(container)
 

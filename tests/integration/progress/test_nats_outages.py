@@ -47,7 +47,7 @@ def assert_each_event_once(messages: list[dict[str, Any]]) -> None:
     assert drafted == list(range(1, SMALL_SITE_ENTITIES + 1))
 
 
-def test_generation_completes_with_nats_down_and_progress_catches_up_after(
+def test_work_requested_with_nats_down_waits_in_the_event_store_and_runs_when_it_is_back(
     live: Container, nats_server: NatsServerProcess
 ) -> None:
     user, token = live.users.create("alice", False)
@@ -57,15 +57,14 @@ def test_generation_completes_with_nats_down_and_progress_catches_up_after(
     live.worker.start(1)
     task_id, _, result = live.app.request_generation(session_id, "offline", user)
     live.wrote(result.position)
-    wait_until(lambda: generation_status(live, session_id) == "completed")
-    assert live.settle()
+    assert live.settle()  # the read models never wait for NATS
 
     assert live.live_progress is not None
-    assert live.live_progress.follower.lag() > 0  # progress waits; nothing else does
+    assert live.live_progress.follower.lag() > 0  # dispatch and progress wait
     with TestClient(create_app(live)) as client:
         auth = {"Authorization": f"Bearer {token}"}
         status = client.get(f"/api/sessions/{session_id}/process/status", headers=auth)
-        assert status.status_code == 200 and status.json()["status"] == "completed"
+        assert status.status_code == 200 and status.json()["status"] == "requested"
         stream = client.get(f"/api/sessions/{session_id}/progress/stream", headers=auth)
         assert stream.status_code == 503
         body = stream.json()
@@ -77,12 +76,14 @@ def test_generation_completes_with_nats_down_and_progress_catches_up_after(
         assert ready.json()["checks"]["nats"]["ok"] is False
         assert ready.json()["checks"]["nats"]["progress_lag"] > 0
 
-    nats_server.start()  # same port, same store: the publisher reconnects by itself
+    nats_server.start()  # same port, same store: everything reconnects by itself
+    wait_until(lambda: generation_status(live, session_id) == "completed")
     wait_until(lambda: progress_caught_up(live))
     messages = [m for _, m in stream_messages(live, session_id)]
     assert_each_event_once(messages)
     assert messages[-1]["type"] == "processing_complete"
     assert messages[-1]["task_id"] == str(task_id)
+    assert live.live_progress.tasks.status()["dispatched"] == 1
 
 
 @pytest.fixture

@@ -1,0 +1,295 @@
+"""Work for the workers on a NATS JetStream work-queue stream.
+
+- Stream `TICKETFORGE_TASKS`, subjects `ticketforge.tasks.<kind>`, work-queue
+  retention (a message is gone once acknowledged), file storage, and a duplicate
+  window: the dispatcher publishes each task with its task id as `Nats-Msg-Id`, so
+  publishing it again (a projection batch retried) stores nothing.
+- One durable pull consumer, `ticketforge-workers`, shared by every worker process:
+  each message goes to one worker at a time. Explicit acks with an ack wait of the
+  task lease: a worker working on a task says so (`in_progress`) every third of the
+  lease; a worker that dies stops saying it, and JetStream redelivers the task to
+  another worker after the ack wait, which resumes it from the event store.
+- A task that ends is acknowledged; one interrupted (the worker stops) or broken
+  (an error) is negatively acknowledged with a delay, so it comes back.
+
+A worker cut off from NATS cannot keep its task: after half a lease without a
+connection `renew` says the task is lost and the runner stops at its next step,
+well before JetStream hands the task to somebody else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from application.tasks import ClaimedTask
+from infrastructure.nats.connection import NatsConnection, NatsUnavailable, redacted
+from infrastructure.nats.publisher import MSG_ID_HEADER
+
+log = logging.getLogger(__name__)
+
+STREAM_NAME = "TICKETFORGE_TASKS"
+SUBJECT_PREFIX = "ticketforge.tasks"
+CONSUMER_NAME = "ticketforge-workers"
+RETRY_DELAY_S = 2.0  # before an interrupted or broken task comes back
+
+
+@dataclass(frozen=True)
+class TaskStream:
+    name: str = STREAM_NAME
+    consumer: str = CONSUMER_NAME
+    # A task published again within this window is dropped (its id is remembered).
+    duplicate_window_s: float = 24 * 3600.0
+    replicas: int = 1
+
+    def config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.name,
+            description="ticketforge work for the workers, one message per task",
+            subjects=[f"{SUBJECT_PREFIX}.*"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=self.duplicate_window_s,
+            num_replicas=self.replicas,
+        )
+
+    def consumer_config(self, ack_wait_s: float) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.consumer,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait_s,
+            max_deliver=-1,  # a task is retried until it ends; it is never dropped
+            filter_subject=f"{SUBJECT_PREFIX}.*",
+            max_ack_pending=10_000,
+        )
+
+
+def subject_for(kind: str) -> str:
+    return f"{SUBJECT_PREFIX}.{kind}"
+
+
+async def ensure_task_stream(js: JetStreamContext, stream: TaskStream, ack_wait_s: float) -> None:
+    """Create the stream and the workers' consumer if missing; bring their settings to ours."""
+    wanted = stream.config()
+    try:
+        info = await js.stream_info(stream.name)
+        if info.config.duplicate_window != wanted.duplicate_window:
+            await js.update_stream(wanted)
+    except NotFoundError:
+        await js.add_stream(wanted)
+    consumer = stream.consumer_config(ack_wait_s)
+    try:
+        current = await js.consumer_info(stream.name, stream.consumer)
+        if current.config.ack_wait != consumer.ack_wait:
+            await js.add_consumer(stream.name, consumer)  # an update of the durable
+    except NotFoundError:
+        await js.add_consumer(stream.name, consumer)
+
+
+class NatsTaskQueue:
+    """`TaskQueue` for the workers and `TaskDispatcher` for the dispatch projection."""
+
+    waits_for_work = True  # `claim` itself waits for a task to come
+
+    def __init__(
+        self,
+        url: Callable[[], str | None],
+        *,
+        lease_s: float = 30.0,
+        poll_s: float = 1.0,
+        stream: TaskStream | None = None,
+        timeout_s: float = 2.0,
+        name: str = "ticketforge-tasks",
+    ) -> None:
+        self.stream = stream or TaskStream()
+        self.lease_s = lease_s
+        self.poll_s = poll_s
+        self.timeout_s = timeout_s
+        self.connection = NatsConnection(
+            url, name=name, timeout_s=timeout_s, on_connected=self._connected
+        )
+        self._ready = False
+        self._subs: dict[int, JetStreamContext.PullSubscription] = {}
+        self._inflight: dict[str, Msg] = {}
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self.dispatched = 0
+        self.duplicates = 0
+
+    # --- lifecycle --------------------------------------------------------------
+
+    def _connected(self) -> None:
+        # A restarted server may have lost the stream, and its subscriptions are gone.
+        self._ready = False
+        self._subs = {}
+        self._down_since = None
+
+    def start(self) -> None:
+        self.connection.start()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def wait_connected(self, timeout_s: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not self.connection.connected:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "connected": self.connection.connected,
+            "url": redacted(self.connection.url()),
+            "last_error": None if self.connection.connected else self.connection.last_error,
+            "dispatched": self.dispatched,
+            "duplicates_dropped": self.duplicates,
+            "in_flight": len(self._inflight),
+        }
+
+    async def _ensure(self) -> JetStreamContext:
+        js = self.connection.js
+        if not self._ready:
+            await ensure_task_stream(js, self.stream, self.lease_s)
+            self._ready = True
+        return js
+
+    def ensure(self) -> None:
+        """Create the stream and consumer now (`ticketforge setup`)."""
+        self.connection.call(self._ensure, self.timeout_s * 3)
+
+    # --- the dispatcher's side --------------------------------------------------
+
+    def dispatch(self, task_id: str, kind: str, session_id: str, payload: dict[str, Any]) -> None:
+        body = json.dumps(
+            {"task_id": task_id, "kind": kind, "session_id": session_id, "payload": payload},
+            separators=(",", ":"),
+        ).encode()
+
+        async def publish() -> None:
+            js = await self._ensure()
+            ack = await js.publish(
+                subject_for(kind),
+                body,
+                timeout=self.timeout_s,
+                stream=self.stream.name,
+                headers={MSG_ID_HEADER: task_id},
+            )
+            self.dispatched += 1
+            if ack.duplicate:
+                self.duplicates += 1
+
+        self.connection.call(publish, self.timeout_s * 2 + 1)
+
+    # --- the workers' side --------------------------------------------------------
+
+    def claim(self, worker: str, kinds: Sequence[str], lease_s: float) -> ClaimedTask | None:
+        """Wait up to `poll_s` for a task; None when none came (or NATS is away)."""
+        if not self.connection.connected:
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+            time.sleep(self.poll_s)
+            return None
+        key = threading.get_ident()
+
+        async def fetch() -> Msg | None:
+            js = await self._ensure()
+            sub = self._subs.get(key)
+            if sub is None:
+                sub = await js.pull_subscribe(
+                    f"{SUBJECT_PREFIX}.*", durable=self.stream.consumer, stream=self.stream.name
+                )
+                self._subs[key] = sub
+            try:
+                msgs = await sub.fetch(1, timeout=self.poll_s)
+            except (TimeoutError, NatsTimeout):
+                return None
+            return msgs[0] if msgs else None
+
+        try:
+            msg = self.connection.call(fetch, self.poll_s + self.timeout_s * 2 + 1)
+        except NatsUnavailable as exc:
+            log.warning("could not fetch work from NATS: %s", exc)
+            time.sleep(self.poll_s)
+            return None
+        if msg is None:
+            return None
+        try:
+            body = json.loads(msg.data)
+            task = ClaimedTask(
+                task_id=str(body["task_id"]),
+                kind=str(body["kind"]),
+                session_id=str(body.get("session_id", "")),
+                payload=dict(body.get("payload") or {}),
+                attempts=int(msg.metadata.num_delivered or 1),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("dropping a malformed task message %r: %s", msg.data[:200], exc)
+            self._settle(msg, "term")
+            return None
+        if task.kind not in kinds:
+            self._settle(msg, "nak")
+            return None
+        with self._lock:
+            self._inflight[task.task_id] = msg
+        return task
+
+    def renew(self, task_id: str, worker: str, lease_s: float) -> bool:
+        msg = self._inflight.get(task_id)
+        if msg is None:
+            return False
+        if not self.connection.connected:
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+            # Cut off for half a lease: JetStream will soon give the task to another.
+            return time.monotonic() - self._down_since < lease_s / 2
+        try:
+            self.connection.call(msg.in_progress, self.timeout_s)
+        except NatsUnavailable as exc:
+            log.warning("could not extend task %s: %s", task_id, exc)
+        return True
+
+    def release(self, task_id: str, worker: str, done: bool = True) -> None:
+        with self._lock:
+            msg = self._inflight.pop(task_id, None)
+        if msg is not None:
+            self._settle(msg, "ack" if done else "nak")
+
+    def _settle(self, msg: Msg, how: str) -> None:
+        async def settle() -> None:
+            if how == "ack":
+                await msg.ack_sync(timeout=self.timeout_s)
+            elif how == "nak":
+                await msg.nak(delay=RETRY_DELAY_S)
+            else:
+                await msg.term()
+
+        try:
+            self.connection.call(settle, self.timeout_s * 2 + 1)
+        except NatsUnavailable as exc:
+            # Not acknowledged: JetStream redelivers it after the ack wait, and the
+            # runner returns at once for work that has ended.
+            log.warning("could not %s a task message: %s", how, exc)
+
+    def state(self, task_id: str) -> str | None:
+        return "running" if task_id in self._inflight else None
