@@ -107,7 +107,7 @@ class Cluster:
             POSTGRES_HOST="127.0.0.1",
             POSTGRES_PORT=str(self.postgres.port),
             POSTGRES_USER=self.postgres.user,
-            NATS_URL=self.nats.url,
+            NATS_URL=self.nats.url or "",
             JIRA_BASE_URL=self.sandbox_url,
             JIRA_EMAIL=DEMO_EMAIL,
             JIRA_API_TOKEN=DEMO_TOKEN,
