@@ -9,7 +9,7 @@ import threading
 import time
 from importlib.resources import files as package_files
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import typer
@@ -242,18 +242,65 @@ def demo(
     inventory: Annotated[
         Path | None, typer.Option(help="Use this inventory (CSV dir, config dir or zip) instead")
     ] = None,
+    keep_running: Annotated[
+        bool,
+        typer.Option("--keep-running", help="Leave the API (and the Jira sandbox) up afterwards"),
+    ] = False,
+    host: Annotated[str, typer.Option(help="With --keep-running: interface")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="With --keep-running: port")] = 8000,
 ) -> None:
     """The whole workflow on a sample inventory, on embedded defaults."""
     settings = _settings()
     container = bootstrap(settings, start=True)
     try:
-        _run_demo(container, sample, inventory)
+        started = time.perf_counter()
+        user, token = _demo_user(container)
+        session_id = _run_demo(container, sample, inventory, user)
+        console.print(
+            f"[green]Demo finished in {time.perf_counter() - started:.1f} s.[/green] "
+            f"Data directory: {container.settings.data_dir}"
+        )
+        if keep_running:
+            _keep_running(container, host, port, token, session_id)
     finally:
         container.close()
 
 
-def _run_demo(container: Container, sample: str, inventory: Path | None) -> None:
-    user = User(name="demo", is_admin=False)
+def _demo_user(container: Container) -> tuple[User, str]:
+    """A new API user for this demo run (its token is shown with --keep-running)."""
+    name = f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    for suffix in range(100):
+        try:
+            return container.users.create(name if not suffix else f"{name}-{suffix}", False)
+        except UserExistsError:
+            continue
+    raise typer.Exit(1)
+
+
+def _keep_running(container: Container, host: str, port: int, token: str, session_id: UUID) -> None:
+    import uvicorn
+
+    from interfaces.api.app import create_app
+
+    base = f"http://{host}:{port}"
+    # Plain lines, not a table: every value must survive copy and paste whole.
+    console.rule("[bold]The API is up (Ctrl-C to stop)")
+    lines = [
+        ("API", base),
+        ("interactive docs", f"{base}/docs"),
+        ("token", token),
+        ("this session", f"{base}/api/sessions/{session_id}"),
+        ("try", f'curl -H "Authorization: Bearer {token}" {base}/api/sessions'),
+    ]
+    if not container.jira.configured:
+        lines.append(("Jira sandbox", f"{container.jira.base_url()}/browse/DEMO-1"))
+    for label, value in lines:
+        console.print(f"[bold]{label:>16}[/bold]  {value}", soft_wrap=True)
+    uvicorn.run(create_app(container), host=host, port=port, log_level="warning")
+
+
+def _run_demo(container: Container, sample: str, inventory: Path | None, user: User) -> UUID:
+    console.rule(f"[bold]User '{user.name}' created")
     if inventory is not None:
         from interfaces.bootstrap import read_inventory_path
 
@@ -365,7 +412,7 @@ def _run_demo(container: Container, sample: str, inventory: Path | None) -> None
         f"export readiness: {session.export_blockers() or 'ready'}"
     )
     _demo_export(container, session_id, user)
-    console.print(f"[green]Demo finished.[/green] Data directory: {container.settings.data_dir}")
+    return session_id
 
 
 def _demo_export(container: Container, session_id: UUID, user: User) -> None:
@@ -409,10 +456,7 @@ def _demo_export(container: Container, session_id: UUID, user: User) -> None:
     ):
         table.add_row(label, str(summary[key]))
     console.print(table)
-    for issue in summary["jira_tickets"][:5]:
-        console.print(f"  {issue['jira_key']}  {issue['jira_url']}  {issue['title'][:50]}")
-    for fix in summary["manual_fixes"][:5]:
-        console.print(f"  [yellow]fix[/yellow] {fix['jira_key']}: {fix['recommended_action']}")
+    _demo_tables(summary)
     if summary["status"] == "failed":
         console.print(
             f"[red]Export failed ({summary['error_category']}) at ticket "
@@ -420,6 +464,36 @@ def _demo_export(container: Container, session_id: UUID, user: User) -> None:
         )
         for action in summary["recovery_actions"]:
             console.print(f"  - {action}")
+
+
+SHOWN = 20  # rows of each table; the whole lists are in GET .../export/summary
+
+
+def _demo_tables(summary: dict[str, Any]) -> None:
+    issues = summary["jira_tickets"]
+    keys = Table(title=f"Jira issues ({len(issues)}; first {min(SHOWN, len(issues))} shown)")
+    for col in ("#", "key", "title", "URL"):
+        keys.add_column(col, overflow="fold")
+    for issue in issues[:SHOWN]:
+        keys.add_row(str(issue["order"]), issue["jira_key"], issue["title"][:45], issue["jira_url"])
+    console.print(keys)
+    links = summary["dependencies"]
+    linked = Table(title=f"Dependency links ({len(links)}; first {min(SHOWN, len(links))} shown)")
+    for col in ("issue", "link", "issue blocked"):
+        linked.add_column(col)
+    for link in links[:SHOWN]:
+        linked.add_row(link["blocker"], "blocks", link["blocked"])
+    console.print(linked)
+    fixes = summary["manual_fixes"]
+    if not fixes:
+        console.print("Manual fixes: none needed.")
+        return
+    needed = Table(title=f"Manual fixes ({len(fixes)})")
+    for col in ("issue", "kind", "what to do"):
+        needed.add_column(col, overflow="fold")
+    for fix in fixes[:SHOWN]:
+        needed.add_row(str(fix["jira_key"] or "-"), fix["issue_type"], fix["recommended_action"])
+    console.print(needed)
 
 
 @app.command()
