@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,6 +45,21 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(50 * 1024 * 1024, alias="TICKETFORGE_MAX_UPLOAD_BYTES", gt=0)
     embedded_workers: int = Field(1, alias="TICKETFORGE_EMBEDDED_WORKERS", ge=0)
     task_lease_s: float = Field(30.0, alias="TICKETFORGE_TASK_LEASE_S", gt=0)
+
+    @field_validator(
+        "nats_url",
+        "jira_base_url",
+        "jira_email",
+        "jira_api_token",
+        "openai_api_key",
+        "openai_base_url",
+        "cipher_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`VAR=` (as compose passes an unset variable through) means not configured."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def uses_postgres(self) -> bool:

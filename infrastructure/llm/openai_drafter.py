@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from openai.types.chat.completion_create_params import ResponseFormat
 
 log = logging.getLogger(__name__)
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 StructuredOutput = Literal["auto", "json_schema", "json_object", "none"]
 _MODES: tuple[str, ...] = ("json_schema", "json_object", "none")
@@ -179,7 +180,7 @@ class OpenAIDrafter:
         self._client = openai.OpenAI(
             # Local servers (vLLM, Ollama, llama.cpp) take any key, but the client needs one.
             api_key=api_key or "not-needed",
-            base_url=base_url or None,
+            base_url=base_url or OPENAI_DEFAULT_BASE_URL,  # never the env var left empty
             timeout=timeout_s,
             max_retries=0,
             http_client=http_client,

@@ -46,9 +46,7 @@ class LiveProgress:
             TaskDispatchProjection(self.tasks),
         ]
         # With `leases`, one process at a time publishes (others stand by).
-        runner = ProjectionRunner(
-            source, store, projections, batch_size=BATCH_SIZE, leases=leases
-        )
+        runner = ProjectionRunner(source, store, projections, batch_size=BATCH_SIZE, leases=leases)
         self.follower = ProgressFollower(runner)
         self.feed = NatsProgressFeed(self.url, stream)
 

@@ -1,0 +1,43 @@
+"""Configuration from the environment: empty values mean "not configured"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interfaces.settings import Settings
+
+
+def test_variables_passed_through_empty_count_as_unset(tmp_path: Path) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        TICKETFORGE_DATA_DIR=str(tmp_path),
+        OPENAI_BASE_URL="",
+        OPENAI_API_KEY=" ",
+        NATS_URL="",
+        JIRA_BASE_URL="",
+        CIPHER_KEY="",
+    )
+    assert settings.openai_base_url is None and settings.openai_api_key is None
+    assert settings.nats_url is None and settings.jira_base_url is None
+    assert settings.cipher_key is None
+    assert not settings.llm_configured
+    assert settings.default_generator == "offline"
+
+
+def test_set_values_are_kept(tmp_path: Path) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        TICKETFORGE_DATA_DIR=str(tmp_path),
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+        NATS_URL="nats://127.0.0.1:4222",
+    )
+    assert settings.openai_base_url == "http://127.0.0.1:9/v1"
+    assert settings.nats_url == "nats://127.0.0.1:4222"
+    assert settings.llm_configured
+
+
+def test_production_refuses_sqlite_and_an_empty_password(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="PERSISTENCE_MODULE must be postgres"):
+        Settings(  # type: ignore[call-arg]
+            TICKETFORGE_DATA_DIR=str(tmp_path), TICKETFORGE_ENV="production"
+        )
