@@ -35,15 +35,18 @@ class JiraUser:
     display_name: str
     email: str | None = None
     active: bool = True
+    time_zone: str | None = None  # IANA name; Jira reads this user's JQL dates in it
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> JiraUser:
         email = raw.get("emailAddress")
+        zone = raw.get("timeZone")
         return cls(
             account_id=_str(raw.get("accountId")),
             display_name=_str(raw.get("displayName")),
             email=str(email) if email else None,
             active=bool(raw.get("active", True)),
+            time_zone=str(zone) if zone else None,
         )
 
 

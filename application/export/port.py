@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, tzinfo
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from application.export.jira_types import (
     Attachment,
@@ -77,3 +79,13 @@ def jql_quote(value: str) -> str:
     """A JQL string literal."""
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+def jql_date(moment: datetime, time_zone: str | None) -> str:
+    """`moment` as a JQL date literal in the user's time zone (Jira Cloud reads JQL dates
+    in the zone of the user who searches; an unknown zone falls back to UTC)."""
+    try:
+        zone: tzinfo = ZoneInfo(time_zone) if time_zone else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return jql_quote(moment.astimezone(zone).strftime("%Y-%m-%d %H:%M"))

@@ -13,6 +13,7 @@
 | `rate_limit_storm_next`        | the next N API requests get 429 with `Retry-After`          |
 | `rate_limit_storm_retry_after` | that `Retry-After`, in seconds                              |
 | `missing_link_types`           | link types that do not exist (e.g. `["Blocks"]`)            |
+| `user_time_zone`               | (a setting) the user's IANA zone; JQL dates are read in it  |
 
 Counters restart for a fault whenever it is set again.
 """
@@ -23,8 +24,9 @@ import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class FaultConfig:
     rate_limit_storm_next: int = 0
     rate_limit_storm_retry_after: float = 1.0
     missing_link_types: tuple[str, ...] = ()
+    # Not a fault but a setting: the API user's time zone (`/myself`'s `timeZone`), in
+    # which JQL dates are read, as Jira Cloud reads them in the searching user's zone.
+    user_time_zone: str = "UTC"
 
 
 class FaultUpdate(BaseModel):
@@ -56,6 +61,17 @@ class FaultUpdate(BaseModel):
     rate_limit_storm_next: int | None = Field(default=None, ge=0)
     rate_limit_storm_retry_after: float | None = Field(default=None, ge=0)
     missing_link_types: list[str] | None = None
+    user_time_zone: str | None = None
+
+    @field_validator("user_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
 
     def changes(self) -> dict[str, Any]:
         changed = self.model_dump(exclude_none=True)
@@ -98,6 +114,9 @@ class FaultInjector:
         data = asdict(self._config)
         data["missing_link_types"] = list(self._config.missing_link_types)
         return data
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self._config.user_time_zone)
 
     def latency_seconds(self) -> float:
         return self._config.latency_ms / 1000.0

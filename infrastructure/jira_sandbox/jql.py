@@ -7,7 +7,8 @@ Clauses joined by AND, then an optional ORDER BY:
 Supported: `project`, `labels`, `key`/`issuekey`, `status`, `assignee` with `=`,
 `!=`, `in (...)`, `not in (...)`, `is [not] EMPTY`; `updated`/`created` with
 `>`, `>=`, `<`, `<=` and a date `"yyyy-MM-dd[ HH:mm]"` or `"yyyy/MM/dd[ HH:mm]"`
-(read as UTC); ORDER BY `key`, `updated`, `created`. Anything else is refused
+(read in the user's time zone: `user_time_zone`, UTC by default); ORDER BY `key`,
+`updated`, `created`. Anything else is refused
 with Jira's 400, so a client never silently gets the wrong issues.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 FIELDS = {
     "project": "project",
@@ -89,9 +90,10 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, zone: tzinfo) -> None:
         self.tokens = _tokenize(text)
         self.index = 0
+        self.zone = zone
 
     def peek(self) -> _Token | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -177,7 +179,7 @@ class _Parser:
         token = self.take()
         if token.kind not in ("word", "string"):
             raise JqlError(f"Error in the JQL Query: expected a value for '{name}'.")
-        return str(parse_date(token.text)) if name in DATE_FIELDS else token.text
+        return str(parse_date(token.text, self.zone)) if name in DATE_FIELDS else token.text
 
     def value_list(self, name: str) -> tuple[str, ...]:
         opening = self.take()
@@ -201,11 +203,11 @@ class _Parser:
         return name, True
 
 
-def parse_date(text: str) -> int:
-    """A JQL date as epoch milliseconds (UTC)."""
+def parse_date(text: str, zone: tzinfo = UTC) -> int:
+    """A JQL date as epoch milliseconds; Jira reads it in the searching user's time zone."""
     for fmt in DATE_FORMATS:
         try:
-            moment = datetime.strptime(text, fmt).replace(tzinfo=UTC)
+            moment = datetime.strptime(text, fmt).replace(tzinfo=zone)
         except ValueError:
             continue
         return int(moment.timestamp() * 1000)
@@ -215,5 +217,6 @@ def parse_date(text: str) -> int:
     )
 
 
-def parse_jql(text: str) -> JqlQuery:
-    return _Parser(text).parse()
+def parse_jql(text: str, zone: tzinfo = UTC) -> JqlQuery:
+    """Parse a query; dates are read in `zone` (the user's time zone, as Jira does)."""
+    return _Parser(text, zone).parse()

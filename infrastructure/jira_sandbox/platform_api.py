@@ -425,7 +425,7 @@ def _search(
     request: SearchRequest,
 ) -> Json:
     try:
-        query = parse_jql(request.jql or "")
+        query = parse_jql(request.jql or "", sandbox.faults.zone())
     except JqlError as error:
         raise ApiError(400, [str(error)]) from error
     if not query.clauses:

@@ -62,8 +62,9 @@ def select_fields(requested: Iterable[str] | None, *, default_all: bool) -> froz
 class Renderer:
     """Renders for one request: `self` URLs point at the base URL the client used."""
 
-    def __init__(self, store: SandboxStore, base_url: str) -> None:
+    def __init__(self, store: SandboxStore, base_url: str, time_zone: str = "UTC") -> None:
         self.store = store
+        self.time_zone = time_zone
         self.base = base_url.rstrip("/")
         self.api = f"{self.base}/rest/api/3"
 
@@ -81,7 +82,7 @@ class Renderer:
             "emailAddress": user.email,
             "displayName": user.display_name,
             "active": user.active,
-            "timeZone": "UTC",
+            "timeZone": self.time_zone,
             "avatarUrls": self.avatars(user.account_id),
         }
 

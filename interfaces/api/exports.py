@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from application.export.jira_errors import JiraError
-from application.export.port import jql_quote
+from application.export.port import jql_date, jql_quote
 from application.export.preflight import run_preflight
 from application.export.run import session_label
 from interfaces.api.deps import ContainerDep, CurrentUser, ReadPosition, session_doc, settle
@@ -153,11 +153,12 @@ def sync_back(
     since, known = export.synced_up_to, export.sync
     project, label = jql_quote(doc["project_key"]), jql_quote(session_label(session_id))
     jql = f"project = {project} AND labels = {label}"
-    if since:
-        stamp = datetime.fromisoformat(since).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-        jql += f' AND updated >= "{stamp}"'
     jira = container.jira()
     try:
+        if since:
+            # Jira reads JQL dates in the searching user's time zone, not in UTC.
+            zone = jira.myself().time_zone
+            jql += f" AND updated >= {jql_date(datetime.fromisoformat(since), zone)}"
         snapshots = list(jira.search_snapshots(jql + " ORDER BY updated"))
     except JiraError as exc:
         raise _jira_error(exc) from exc

@@ -286,6 +286,29 @@ def sync(api: Api, session_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
+def test_sync_back_reads_dates_in_the_jira_users_time_zone(xapi: Api, sandbox: Sandbox) -> None:
+    """Jira reads `updated >= "..."` in the searching user's zone. Written in UTC for a
+    user eight hours behind it, the second sync would look eight hours ahead: nothing."""
+    sandbox.faults(user_time_zone="America/Los_Angeles")
+    session_id, _ = ready_session(xapi)
+    done = wait_export(xapi, session_id, start(xapi, session_id)["task_id"])
+    assert done["status"] == "completed", done
+    keys = [
+        r["jira_key"] for r in xapi.get(url(session_id, "/export/summary")).json()["jira_tickets"]
+    ]
+    assert sync(xapi, session_id)["updated"] == 49
+
+    sandbox.work(keys[5], status="In Progress")
+    second = sync(xapi, session_id)
+    assert [i["key"] for i in second["issues"]] == [keys[5]]
+    assert second["fetched"] >= 1
+
+
+def test_the_sandbox_refuses_an_unknown_time_zone(sandbox: Sandbox) -> None:
+    response = sandbox.http.post("/_sandbox/faults", json={"user_time_zone": "Mars/Olympus"})
+    assert response.status_code == 400 and "IANA" in response.text  # Jira-style 400
+
+
 def test_sync_back_shows_jira_status_and_fetches_only_updated_issues(
     xapi: Api, sandbox: Sandbox
 ) -> None:
