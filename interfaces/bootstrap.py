@@ -277,6 +277,8 @@ def bootstrap(
     listeners: list[Callable[[Progress], None]] = []
 
     def publish(progress: Progress) -> None:
+        if live is not None:  # the worker just recorded an event: publish it now
+            live.notify()
         for listener in list(listeners):
             try:
                 listener(progress)
