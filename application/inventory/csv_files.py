@@ -191,6 +191,17 @@ def _decode(name: str, content: bytes) -> str | InventoryProblem:
             "The file is UTF-16 encoded (Excel's 'Unicode Text'), not UTF-8",
             _SAVE_AS_UTF8,
         )
+    nul = content.find(b"\x00")
+    if nul >= 0:
+        line = content.count(b"\n", 0, nul) + 1
+        return InventoryProblem(
+            name,
+            line,
+            None,
+            f"The file contains NUL bytes (the first at line {line}): it is not UTF-8 text "
+            "but UTF-16/UTF-32 without a byte order mark, or a binary file",
+            _SAVE_AS_UTF8,
+        )
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

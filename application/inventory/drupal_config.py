@@ -38,6 +38,7 @@ from application.inventory.model import (
     UploadedFile,
     kind_of_config_name,
 )
+from application.inventory.yaml_limits import yaml_hazard
 from domain.inventory import KIND_COLUMNS, InventoryEntity, Kind
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -124,6 +125,19 @@ def _load(file: UploadedFile, source: ParsedSource) -> Mapping[str, Any] | None:
                 None,
                 f"The file is not UTF-8 (invalid byte at line {line})",
                 "Export the configuration again with drush config:export, which writes UTF-8",
+            )
+        )
+        return None
+    hazard = yaml_hazard(text, _Loader)
+    if hazard is not None:
+        source.problems.append(
+            InventoryProblem(
+                file.name,
+                None,
+                None,
+                hazard,
+                "Upload the configuration as drush config:export wrote it (no YAML "
+                "aliases, no deep nesting), or leave this file out",
             )
         )
         return None
@@ -287,12 +301,20 @@ def _effect_text(effect: Mapping[str, Any]) -> str:
     return f"{name} {_text(width)}x{_text(height)}"
 
 
+def _weight(effect: Mapping[str, Any]) -> float:
+    """An effect's weight; one that is not a number (hand-edited YAML) sorts as 0."""
+    try:
+        return float(effect.get("weight") or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+
+
 def _image_style(
     config: _ConfigFile, storages: dict[str, Mapping[str, Any]], source: ParsedSource
 ) -> dict[str, str]:
     data = config.data
     effects = [_mapping(e) for e in _mapping(data.get("effects")).values()]
-    effects.sort(key=lambda e: e.get("weight") or 0)  # stable: file order among equals
+    effects.sort(key=_weight)  # stable: file order among equals
     return {
         "machine_name": _text(data.get("name")) or config.config_name.rsplit(".", 1)[-1],
         "label": _prose(data.get("label")),

@@ -218,6 +218,45 @@ def _drop_unknown_dependencies(
     return result
 
 
+def _check_nul(
+    files: Sequence[UploadedFile], entities: Sequence[InventoryEntity]
+) -> list[InventoryProblem]:
+    """No NUL character (U+0000) in a name or a value: it is never meant as text (a
+    YAML "\\0" escape, a binary file name), and PostgreSQL cannot store it in a read model."""
+    fix = "Remove the NUL character; it usually comes from binary data pasted into the file"
+    problems = [
+        InventoryProblem(
+            file.name.replace("\x00", "\ufffd"),
+            None,
+            None,
+            "The file name contains a NUL character (U+0000)",
+            "Rename the file",
+        )
+        for file in files
+        if "\x00" in file.name
+    ]
+    for entity in entities:
+        values = {
+            "config_name": entity.config_name,
+            "label": entity.label,
+            **entity.attributes,
+            "depends_on": "; ".join(entity.depends_on),
+        }
+        bad = [column for column, value in values.items() if "\x00" in value]
+        if bad:
+            problems.append(
+                InventoryProblem(
+                    entity.source_file.replace("\x00", "\ufffd"),
+                    entity.source_row or None,
+                    bad[0],
+                    f"{', '.join(bad)} of {entity.config_name!r} contain(s) a NUL character "
+                    "(U+0000), which is not text",
+                    fix,
+                )
+            )
+    return problems
+
+
 def parse_inventory(files: Sequence[UploadedFile]) -> ParsedInventory:
     """Parse and validate a whole upload; raise InventoryRejected listing every problem."""
     if not files:
@@ -235,6 +274,7 @@ def parse_inventory(files: Sequence[UploadedFile]) -> ParsedInventory:
         problems.extend(source.problems)
         warnings.extend(source.warnings)
         entities.extend(source.entities)
+    problems.extend(_check_nul(files, entities))
     kind_problems, clashing = _check_kinds(sources)
     problems.extend(kind_problems)
     problems.extend(_check_duplicates(sources, clashing))

@@ -137,9 +137,7 @@ def get_account(request: Request) -> str:
 
 
 def get_renderer(request: Request, sandbox: Annotated[Sandbox, Depends(get_sandbox)]) -> Renderer:
-    return Renderer(
-        sandbox.store, str(request.base_url), sandbox.faults.config.user_time_zone
-    )
+    return Renderer(sandbox.store, str(request.base_url), sandbox.faults.config.user_time_zone)
 
 
 SandboxDep = Annotated[Sandbox, Depends(get_sandbox)]

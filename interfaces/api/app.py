@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from interfaces.api import admin as admin_api
 from interfaces.api import exports, health, sessions, tickets
 from interfaces.api import progress as live_progress
-from interfaces.api.errors import error_body, install_error_handlers
+from interfaces.api.errors import ERROR_RESPONSES, error_body, install_error_handlers
+from interfaces.api.text_guard import refuse_nul
 from interfaces.bootstrap import Container
 
 MAX_BODY_BYTES_SLACK = 1024 * 1024
@@ -39,9 +40,12 @@ def create_app(
             if manage_container:
                 container.close()
 
-    app = FastAPI(title="ticketforge", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="ticketforge", version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES
+    )
     app.state.container = container
     install_error_handlers(app)
+    app.middleware("http")(refuse_nul)  # inside limit_body: reads only what that let in
     limit = container.settings.max_upload_bytes + MAX_BODY_BYTES_SLACK
 
     @app.middleware("http")

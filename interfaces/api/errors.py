@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.persistence import RecordConflictError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import (
@@ -20,6 +23,24 @@ from domain.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """What every error answer holds (some add `problems`, `current_version` ...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    detail: str
+    error_category: Literal["user_fixable", "admin_required", "temporary"]
+    recovery_actions: list[str]
+
+
+# Declared on every route, so that the OpenAPI document says what an error looks like
+# (and FastAPI's own 422 shape, which our handler replaces, is not advertised).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "Refused: what was wrong and how to fix it"},
+    "5XX": {"model": ErrorBody, "description": "Not available now: try again"},
+}
 
 
 class ApiError(Exception):
@@ -57,6 +78,21 @@ def _status_for(exc: DomainError) -> int:
     return 400
 
 
+DATABASE_RETRY_AFTER_S = 5
+
+
+def database_unavailable_errors() -> tuple[type[Exception], ...]:
+    """What "the database cannot be reached now" raises: connection refused or cut (a
+    restart), no connection free in time. The event store's library wraps the driver's
+    errors in its own; the read models and users use the driver (psycopg) directly."""
+    errors: tuple[type[Exception], ...] = (StoreOperationalError, StoreInterfaceError)
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - installed with eventsourcing[postgres]
+        return errors
+    return (*errors, psycopg.OperationalError, psycopg.InterfaceError)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -84,6 +120,26 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(str(exc), "temporary", ["Try the request again"]), status_code=409
         )
+
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        return JSONResponse(
+            error_body(
+                "The database cannot be reached right now (it is restarting, down, or out of "
+                "connections); this request may not have been carried out",
+                "temporary",
+                [
+                    f"Retry in {DATABASE_RETRY_AFTER_S} seconds; read the current state before "
+                    "repeating a change",
+                    "If it lasts, ask an administrator to check the database (GET /readyz)",
+                ],
+            ),
+            status_code=503,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
+
+    for error in database_unavailable_errors():
+        app.add_exception_handler(error, database_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,7 +17,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "Not ready: `checks` names what is not", "content": {}}},
+)
 def readyz(container: ContainerDep) -> JSONResponse:
     checks: dict[str, Any] = {}
     ok = True
