@@ -112,6 +112,12 @@ class Settings(BaseSettings):
                 POSTGRES_PORT=str(self.postgres_port),
                 POSTGRES_USER=self.postgres_user,
                 POSTGRES_PASSWORD=self.postgres_password.get_secret_value(),
+                # While the server is away, a call fails after about ten waits of this
+                # long (the library retries ten times) instead of ten of 30 s; each
+                # connection is checked as it is handed out, so a restart's cut ones are
+                # replaced, not tried.
+                POSTGRES_CONNECT_TIMEOUT="1",
+                POSTGRES_PRE_PING="y",
             )
         else:
             self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -444,6 +444,7 @@ class _RunState:
         self.create_one(replace(prepared, issue=fixed, fallbacks=fallbacks))
 
     def upload_attachments(self) -> None:
+        resumed = self.export.runs > 1 or self.export.retries > 0
         for item in self.export.plan:
             ticket_id = UUID(str(item["ticket_id"]))
             if self.export.attachments.get(ticket_id):
@@ -455,13 +456,14 @@ class _RunState:
             self.current = (ticket_id, prepared.order)
             key = self.export.issues[ticket_id].key
             filename, content, media_type = prepared.attachment
-            try:
-                self.jira.add_attachment(key, filename, content, media_type)
-            except (JiraFieldError, JiraOutcomeUnknown) as exc:
+            # An earlier run may have uploaded it and stopped before recording it.
+            done = resumed and ticket_id not in self.fresh and self.attached(key, filename)
+            problem = None if done else self.attach(key, filename, content, media_type)
+            if problem is not None:
                 self.record_fix(
                     ticket_id,
                     "attachment",
-                    f"Uploading {filename} failed: {exc}",
+                    f"Uploading {filename} failed: {problem}",
                     f"Attach {filename} to the issue by hand (the full description is in it)",
                 )
                 continue
@@ -472,6 +474,30 @@ class _RunState:
                 export.record_attachment(t, k, f, EXPORTER)
 
             self.save(attached)
+
+    def attach(self, key: str, filename: str, content: bytes, media_type: str) -> JiraError | None:
+        """Upload once; when the answer is lost, look at the issue before uploading again
+        (an attachment is not idempotent: a blind resend makes a second copy)."""
+        problem: JiraError | None = None
+        for _ in range(2):
+            try:
+                self.jira.add_attachment(key, filename, content, media_type)
+            except JiraFieldError as exc:
+                return exc
+            except JiraOutcomeUnknown as exc:
+                problem = exc
+                if self.attached(key, filename):
+                    return None
+                continue
+            return None
+        return problem
+
+    def attached(self, key: str, filename: str) -> bool:
+        issue = self.jira.get_issue(key, ("attachment",))
+        return any(
+            isinstance(a, Mapping) and a.get("filename") == filename
+            for a in issue.fields.get("attachment") or ()
+        )
 
     def assign_sprints(self) -> None:
         assert self.preflight is not None
@@ -518,13 +544,22 @@ class _RunState:
 
         def link(edge: tuple[UUID, UUID]) -> tuple[tuple[UUID, UUID], Exception | None]:
             ticket_id, dep = edge
-            try:
-                self.jira.link_blocks(
-                    self.export.issues[dep].key, self.export.issues[ticket_id].key
-                )
-            except (JiraFieldError, JiraOutcomeUnknown) as exc:
-                return edge, exc
-            return edge, None
+            blocker, blocked = self.export.issues[dep].key, self.export.issues[ticket_id].key
+            problem: Exception | None = None
+            for _ in range(2):
+                try:
+                    self.jira.link_blocks(blocker, blocked)
+                except JiraFieldError as exc:
+                    return edge, exc
+                except JiraOutcomeUnknown as exc:
+                    # Jira may have made it: look (GET is strongly consistent) before
+                    # posting again, and never send a person to make it by hand twice.
+                    problem = exc
+                    if self.linked(blocker, blocked):
+                        return edge, None
+                    continue
+                return edge, None
+            return edge, problem
 
         with ThreadPoolExecutor(LINK_CONCURRENCY, thread_name_prefix="link") as pool:
             for start in range(0, len(pending), 4 * LINK_CONCURRENCY):
@@ -549,6 +584,15 @@ class _RunState:
 
                 self.save(record)
                 self.report(f"Linked {len(self.export.links)} dependencies")
+
+    def linked(self, blocker_key: str, blocked_key: str) -> bool:
+        """Whether Jira shows `blocker_key` blocking `blocked_key` (seen from the blocked)."""
+        issue = self.jira.get_issue(blocked_key, ("issuelinks",))
+        return any(
+            (link.get("type") or {}).get("name") == "Blocks"
+            and (link.get("inwardIssue") or {}).get("key") == blocker_key
+            for link in issue.fields.get("issuelinks") or ()
+        )
 
     def existing_links_recorded(self, pending: list[tuple[UUID, UUID]]) -> list[tuple[UUID, UUID]]:
         """After an interrupted run, links may exist that we never recorded: look first

@@ -44,7 +44,7 @@ class ThrowawayPostgres:
         self.user = "postgres"
         self._as_postgres = os.geteuid() == 0
 
-    def _run(self, *args: str) -> None:
+    def _run(self, *args: str | Path) -> None:
         cmd = [str(a) for a in args]
         if self._as_postgres:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
@@ -63,22 +63,41 @@ class ThrowawayPostgres:
             "--encoding=UTF8",
             "--no-sync",
         )
-        options = (
+        self.start_server()
+        return self
+
+    @property
+    def options(self) -> str:
+        return (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
+
+    def _pg_ctl(self, action: str, *args: str) -> None:
         self._run(
             self.bin / "pg_ctl",
             "-D",
             str(self.data),
             "-o",
-            options,
+            self.options,
             "-l",
             str(self.root / "log"),
+            *args,
             "-w",
-            "start",
+            action,
         )
-        return self
+
+    def start_server(self) -> None:
+        """Start the (initialised) cluster's server; wait until it accepts connections."""
+        self._pg_ctl("start")
+
+    def stop_server(self) -> None:
+        """Stop the server (`-m fast`: sessions are disconnected), keep the cluster."""
+        self._pg_ctl("stop", "-m", "fast")
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: every connection is cut, the server comes back."""
+        self._pg_ctl("restart", "-m", "fast")
 
     def stop(self) -> None:
         try:
