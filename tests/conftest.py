@@ -11,7 +11,7 @@ from interfaces.bootstrap import Container, bootstrap
 from interfaces.settings import Settings
 from tests.support.postgres import ThrowawayPostgres
 
-pytest_plugins = ["tests.support.sandbox_fixtures"]
+pytest_plugins = ["tests.support.sandbox_fixtures", "tests.support.nats_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"

@@ -104,8 +104,50 @@ def test_min_position_waits_for_a_write_made_elsewhere(api: Api, reviewed: Revie
     assert response.json()["title"] == "Written elsewhere"
     assert response.json()["version"] == 2
     assert response.headers["ETag"] == '"2"'
-    for name in ("sessions", "tickets", "work_queue"):
+    for name in ("sessions", "tickets"):  # what the route reads (the others: not waited for)
         assert api.container.store.position(name) >= result.position
+
+
+def test_a_query_waits_for_and_reports_only_the_read_models_it_reads(
+    api: Api, reviewed: Reviewed
+) -> None:
+    """With every other projection behind, a query that asks for the head position gets
+    it, waits for its own read models only, and reports their lag (0), not the largest
+    lag of all (which the old header showed, and which would not fall to 0 here)."""
+    session_id, tickets = reviewed
+    container = api.container
+    container.projector.stop()  # nothing follows the store now but the queries themselves
+    result = container.app.edit_ticket(
+        UUID(session_id), UUID(tickets[0]["id"]), {"title": "Behind"}, None, User("alice")
+    )
+    head = result.position
+    assert head is not None
+    assert set(container.projector.lag().values()) == {1}  # every projection: one behind
+
+    routes: list[tuple[str, set[str]]] = [
+        ("/api/sessions", {"sessions"}),
+        (f"/api/sessions/{session_id}", {"sessions"}),
+        (f"/api/sessions/{session_id}/process/status", {"sessions"}),
+        (f"/api/sessions/{session_id}/tickets", {"sessions", "tickets"}),
+        (f"/api/sessions/{session_id}/tickets/{tickets[0]['id']}", {"sessions", "tickets"}),
+        (f"/api/sessions/{session_id}/entities", {"sessions", "tickets"}),
+    ]
+    caught_up: set[str] = set()
+    for path, reads in routes:
+        response = api.get(f"{path}?min_position={head}")
+
+        assert response.status_code == 200, (path, response.text)
+        caught_up |= reads
+        lag = container.projector.lag()
+        assert {name for name, behind in lag.items() if behind == 0} == caught_up, path
+        assert max(lag.values()) == 1, path  # the global lag: what must not be reported
+        assert response.headers["X-Read-Model-Lag"] == "0", path
+        assert response.headers["X-Read-Model-Position"] == str(head), path
+
+    # Without `min_position` too: the models a route reads are level, the rest behind.
+    response = api.get(f"/api/sessions/{session_id}/tickets")
+    assert response.json()["tickets"] and response.headers["X-Read-Model-Lag"] == "0"
+    assert container.projector.lag()["audit"] == 1
 
 
 def test_min_position_already_reached_answers_at_once(api: Api) -> None:

@@ -30,7 +30,6 @@ from interfaces.settings import Settings
 from tests.conftest import make_settings
 from tests.integration.chaos.support import (
     LEASE_S,
-    WorkerProcesses,
     assert_versions_contiguous,
     event_log,
     topic_name,
@@ -49,6 +48,7 @@ from tests.integration.export.support import (
 )
 from tests.integration.progress.support import progress_caught_up, stream_messages
 from tests.support.postgres import ThrowawayPostgres
+from tests.support.workers import WorkerProcesses
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats, pytest.mark.timeout(240)]
 

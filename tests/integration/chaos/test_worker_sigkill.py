@@ -41,7 +41,6 @@ from tests.conftest import make_settings
 from tests.integration.chaos.support import (
     LEASE_S,
     Recorded,
-    WorkerProcesses,
     assert_nothing_lost,
     assert_read_models_equal_a_rebuild,
     assert_versions_contiguous,
@@ -64,6 +63,7 @@ from tests.integration.export.support import (
     wait_export,
 )
 from tests.integration.export.test_export_fixes import long_analysis
+from tests.support.workers import WorkerProcesses
 
 pytestmark = [pytest.mark.slow, pytest.mark.nats, pytest.mark.timeout(240)]
 

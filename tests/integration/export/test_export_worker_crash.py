@@ -9,22 +9,16 @@ per dependency, whatever moment the kill hit (even between Jira's answer and our
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import pytest
 
 from domain.export import Export
 from domain.session import Stage
-from infrastructure.jira_sandbox import SandboxServer
 from interfaces.bootstrap import Container, bootstrap
-from interfaces.settings import Settings
-from tests.conftest import REPO, make_settings
+from tests.conftest import make_settings
 from tests.integration.export.support import (
     Sandbox,
     assert_links_once,
@@ -37,69 +31,10 @@ from tests.integration.export.support import (
     wait_export,
     wait_until,
 )
+from tests.support.workers import WorkerProcesses, worker_env
 
 LEASE_S = 2
 LATENCY_MS = 30
-
-
-def worker_env(settings: Settings, server: SandboxServer) -> dict[str, str]:
-    """The same configuration as the test's container, as a deployment would set it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "JIRA_"))}
-    env.update(
-        TICKETFORGE_DATA_DIR=str(settings.data_dir),
-        TICKETFORGE_GENERATOR="offline",
-        TICKETFORGE_TASK_LEASE_S=str(LEASE_S),
-        TICKETFORGE_EMBEDDED_NATS="false",
-        PERSISTENCE_MODULE=settings.persistence_module,
-        **jira_env(server),
-    )
-    if settings.uses_postgres:
-        env.update(
-            POSTGRES_DBNAME=settings.postgres_dbname,
-            POSTGRES_HOST=settings.postgres_host,
-            POSTGRES_PORT=str(settings.postgres_port),
-            POSTGRES_USER=settings.postgres_user,
-        )
-    return env
-
-
-class Workers:
-    """`python -m interfaces.cli.main worker` subprocesses started (and ended) by the test."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = env
-        self.logs = logs
-        self.started: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
-
-    def spawn(self) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker-{len(self.started) + 1}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "interfaces.cli.main", "worker"],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.started.append((process, log))
-        return process
-
-    def output(self) -> str:
-        return "\n".join(
-            f"--- worker {i}:\n"
-            + (self.logs / f"worker-{i}.log").read_text(errors="replace")[-3000:]
-            for i in range(1, len(self.started) + 1)
-        )
-
-    def stop_all(self) -> None:
-        for process, log in self.started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
-            log.close()
 
 
 @pytest.fixture
@@ -141,7 +76,9 @@ def test_worker_killed_mid_export_is_resumed_by_another_without_duplicates(
     queue_only_container: Container, slow_sandbox: Sandbox, tmp_path: Path
 ) -> None:
     container, sandbox = queue_only_container, slow_sandbox
-    workers = Workers(worker_env(container.settings, sandbox.server), tmp_path)
+    workers = WorkerProcesses(
+        worker_env(container.settings, sandbox.server, None, LEASE_S), tmp_path
+    )
     try:
         container.start()  # projector only: it hands the tasks to the queue
         first = workers.spawn()

@@ -1,9 +1,8 @@
-"""A real nats-server per test (JetStream, file store in tmp_path, a fixed free port so a
-test can kill and restart it), and containers wired to it."""
+"""Containers wired to the test's real nats-server (the `nats_server` fixture of
+`tests/support/nats_fixtures.py`)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,22 +13,6 @@ from interfaces.bootstrap import Container, bootstrap
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.nats
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServerProcess]:
-    server = NatsServerProcess(tmp_path / "nats", port=free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

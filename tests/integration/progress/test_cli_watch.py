@@ -16,13 +16,13 @@ from interfaces.api.app import create_app
 from interfaces.bootstrap import Container
 from interfaces.cli.main import app as cli
 from interfaces.cli.watch import EXIT_DONE, EXIT_REFUSED, Watcher
-from tests.integration.progress.conftest import free_port
 from tests.integration.progress.support import (
     SMALL_SITE_ENTITIES,
     generation_status,
     new_session,
     wait_until,
 )
+from tests.support.postgres import free_port
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(120)]
 

@@ -142,3 +142,94 @@ def test_events_written_during_a_rebuild_are_in_the_swapped_copy(container: Cont
 def test_background_rebuild_refuses_unknown_and_running(container: Container) -> None:
     with pytest.raises(RebuildRefusedError):
         container.projector.start_rebuild("nope")
+
+
+def all_rows(container: Container) -> int:
+    db = container.store.db  # type: ignore[attr-defined]
+    with db.read() as cur:
+        cur.execute("SELECT COUNT(*) FROM rm_docs")
+        return int(cur.fetchone()[0])
+
+
+def test_rebuilding_again_and_again_leaves_one_copy(container: Container) -> None:
+    """The swap re-points a table at its rebuilt rows: the rows it replaced are gone,
+    and the next rebuild's copy is a new one, not the live one."""
+    populated(container)
+    before = snapshot_of(container)
+    rows = all_rows(container)
+
+    for _ in range(3):
+        for name in ("tickets", "audit", "sessions"):
+            container.projector.rebuild(name)
+        assert snapshot_of(container) == before
+        assert all_rows(container) == rows
+
+    container.store.drop_projection("tickets", container.projector.projections["tickets"].tables)
+    assert container.store.count(tickets_view.TABLE) == 0
+    container.projector.pump("tickets")
+    assert snapshot_of(container) == before
+
+
+def test_a_rebuild_that_fails_midway_changes_nothing_and_the_next_one_works(
+    container: Container,
+) -> None:
+    populated(container)
+    before = snapshot_of(container)
+    rows = all_rows(container)
+    container.projector.rebuild_batch_size = 5  # batches committed before the failure
+    tickets = container.projector.projections["tickets"]
+    seen = 0
+    original = tickets.handler
+
+    def failing(event_type: type[Any]) -> Any:
+        handle = original(event_type)
+
+        def counted(event: Any, tx: Any) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == 60:
+                raise RuntimeError("projection bug")
+            handle(event, tx)
+
+        return counted
+
+    tickets.handler = failing  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RuntimeError, match="projection bug"):
+            container.projector.rebuild("tickets")
+    finally:
+        del tickets.handler
+    assert snapshot_of(container) == before  # queries never saw the half-built copy
+
+    container.projector.rebuild("tickets")
+    assert snapshot_of(container) == before
+    assert all_rows(container) == rows
+
+
+def test_a_second_rebuild_writing_the_same_copy_is_refused(container: Container) -> None:
+    """Two rebuilds of one projection at once: the one whose copy moved under it stops."""
+    populated(container)
+    before = snapshot_of(container)
+    container.projector.rebuild_batch_size = 5
+    original_read = container.projector.source.read
+    raced: list[int] = []
+
+    def read_and_race(after: int, limit: int, stop: int) -> Any:
+        if not raced and after > 30:  # mid-rebuild: another rebuild starts from scratch
+            raced.append(after)
+            container.store.drop_projection(
+                shadow_name("sessions"),
+                [shadow_name(t) for t in container.projector.projections["sessions"].tables],
+            )
+        return original_read(after, limit, stop)
+
+    container.projector.source.read = read_and_race  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RebuildRefusedError, match="Another rebuild"):
+            container.projector.rebuild("sessions")
+    finally:
+        container.projector.source.read = original_read  # type: ignore[method-assign]
+    assert raced
+    assert snapshot_of(container) == before
+    container.projector.rebuild("sessions")
+    assert snapshot_of(container) == before

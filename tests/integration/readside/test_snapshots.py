@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from application.sessions import TicketForge
@@ -82,3 +82,45 @@ def test_snapshots_are_taken_at_the_interval(container: Container) -> None:
         assert state(other.repository.get(session_id)) == state(app.repository.get(session_id))
     finally:
         other.close()
+
+
+class WithoutSnapshots(TicketForge):
+    """Loads by replaying every event: what a snapshot must agree with."""
+
+    name = "ticketforge"  # the same tables (PostgreSQL names them after the application)
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {}
+
+
+def test_a_snapshot_taken_as_a_command_saves_equals_the_replayed_aggregate(
+    container: Container,
+) -> None:
+    """The command whose event lands on the interval snapshots the aggregate it just
+    saved (no reload): loading from that snapshot must give what replaying gives."""
+    interval = TicketForge.snapshotting_intervals[Session]
+    session_id = reviewed_session(container)
+    app = container.app
+    session = app.load_session(session_id)
+    tickets = sorted(session.tickets)
+    ready: dict[UUID, bool] = {t: session.tickets[t].ready for t in tickets}
+    version, n = session.version, 0
+    while version < interval + 2:
+        n += 1
+        ticket_id = tickets[n % len(tickets)]
+        if n % 3:
+            result = app.edit_ticket(session_id, ticket_id, {"title": f"Title {n}"}, None, ALICE)
+        else:  # another kind of event, changing other state
+            ready[ticket_id] = not ready[ticket_id]
+            result = app.mark_ready(session_id, [ticket_id], ready[ticket_id], ALICE)
+        version = result.version
+    env = {**container.settings.eventsourcing_env(), "AGGREGATE_CACHE_MAXSIZE": ""}
+    other, replaying = uncached(container), WithoutSnapshots(env=env)
+    try:
+        assert snapshot_versions(other, session_id) == [interval]
+        for version in (interval, interval + 2):
+            from_snapshot = other.repository.get(session_id, version=version)
+            assert state(from_snapshot) == state(
+                replaying.repository.get(session_id, version=version)
+            )
+    finally:
+        other.close()
+        replaying.close()

@@ -7,13 +7,14 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import pytest
 from eventsourcing.cipher import AESCipher
 from pydantic import SecretStr
 
+from application.sessions import TicketForge
 from application.users import User
 from domain.errors import StaleVersionError
 from domain.session import Session
@@ -26,6 +27,13 @@ from tests.integration.storage.conftest import (
     read_models,
     seed_session,
 )
+
+
+class WithoutSnapshots(TicketForge):
+    """Loads by replaying every event: what the snapshots must agree with."""
+
+    name = "ticketforge"  # the same tables (PostgreSQL names them after the application)
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {}
 
 
 def aggregate_state(session: Session) -> dict[str, Any]:
@@ -87,24 +95,28 @@ def test_a_new_instance_sees_every_event_and_the_same_read_models(settings: Sett
 def test_a_session_past_its_snapshot_loads_the_same_everywhere(
     settings: Settings, open_container: Callable[..., Container]
 ) -> None:
-    """A Session is snapshotted every 500 events: the command that records event 500 must
-    succeed, and a fresh instance (snapshot + later events) must load the same state."""
+    """A Session is snapshotted every `interval` events: a save whose events cross a
+    multiple snapshots that version (reloaded), the command that records the next
+    multiple succeeds and snapshots what it saved, and a fresh instance (snapshot +
+    later events) loads the same state."""
+    interval = TicketForge.snapshotting_intervals[Session]
     writer = open_container()
     session_id = seed_session(writer, TINY_INVENTORY)
     session = writer.app.load_session(session_id)
     ids = sorted(session.tickets)
-    # Up to event 499 in one save (a long review, compressed), then real commands.
+    # Past the first multiple, up to the event before the second, in one save (a long
+    # review, compressed), then real commands.
     i = 0
-    while session.version < 499:
+    while session.version < 2 * interval - 1:
         session.edit_ticket(ids[i % len(ids)], {"analysis": f"Pass {i}"}, None, "alice")
         i += 1
     writer.app.save(session)
-    assert writer.app.load_session(session_id).version == 499
+    assert writer.app.load_session(session_id).version == 2 * interval - 1
     assert writer.app.snapshots is not None
-    assert list(writer.app.snapshots.get(session_id)) == []
+    assert [s.originator_version for s in writer.app.snapshots.get(session_id)] == [interval]
 
-    result = writer.app.edit_ticket(session_id, ids[0], {"title": "Event 500"}, None, ALICE)
-    assert result.version == 500
+    result = writer.app.edit_ticket(session_id, ids[0], {"title": "Event 2n"}, None, ALICE)
+    assert result.version == 2 * interval
     writer.app.reorder_tickets(session_id, ids[::-1], ALICE)
     writer.app.validate_tickets(session_id, ids[:3], ALICE)
     expected = aggregate_state(writer.app.load_session(session_id))
@@ -112,11 +124,19 @@ def test_a_session_past_its_snapshot_loads_the_same_everywhere(
     reader = open_container()
     assert reader.app.snapshots is not None
     snapshots = list(reader.app.snapshots.get(session_id))
-    assert [s.originator_version for s in snapshots] == [500]
+    assert [s.originator_version for s in snapshots] == [interval, 2 * interval]
     assert aggregate_state(reader.app.load_session(session_id)) == expected
-    as_of = reader.app.repository.get(session_id, version=500)
-    assert as_of.version == 500
-    assert as_of.tickets[ids[0]].title == "Event 500"
+    as_of = reader.app.repository.get(session_id, version=2 * interval)
+    assert as_of.version == 2 * interval
+    assert as_of.tickets[ids[0]].title == "Event 2n"
+    replayed = WithoutSnapshots(env=reader.settings.eventsourcing_env())
+    try:
+        for version in (interval, 2 * interval, expected["version"]):
+            assert aggregate_state(reader.app.repository.get(session_id, version=version)) == (
+                aggregate_state(replayed.repository.get(session_id, version=version))
+            )
+    finally:
+        replayed.close()
     assert reader.settle()
     doc = reader.store.get("sessions", str(session_id))
     assert doc is not None

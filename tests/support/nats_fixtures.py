@@ -1,5 +1,5 @@
-"""Chaos fixtures: a real nats-server per test (the workers and the container are pointed
-at it through NATS_URL, as in a deployment) and a Jira sandbox without latency."""
+"""A real nats-server per test: JetStream, its file store in tmp_path, a fixed free port
+so that a test can kill it and start it again on the same address."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from tests.support.postgres import free_port
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServerProcess]:
-    """JetStream on a fixed free port, so a test can kill it and start it again."""
     server = NatsServerProcess(tmp_path / "nats", port=free_port())
     server.start()
     try:
