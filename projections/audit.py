@@ -14,14 +14,13 @@ import enum
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.admin import AdminActivity
 from domain.export import Export
 from domain.session import Session
-from projections.base import Projection
+from projections.base import Projection, id_text
 from projections.store import ViewTransaction
 
 TABLE = "audit"
@@ -36,12 +35,19 @@ ENVELOPE = ("originator_id", "originator_version", "timestamp", "actor")
 
 
 _SECRET = re.compile("|".join(SECRET_MARKERS), re.IGNORECASE)
-_PLAIN = (str, int, float, bool, type(None))
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_ENVELOPE = frozenset(ENVELOPE)
+_secret_keys: dict[str, bool] = {}
+_CACHE_SIZE = 4096
 
 
-@lru_cache(maxsize=4096)
 def is_secret(key: str) -> bool:
-    return _SECRET.search(key) is not None
+    found = _secret_keys.get(key)
+    if found is None:
+        if len(_secret_keys) >= _CACHE_SIZE:
+            _secret_keys.clear()
+        found = _secret_keys[key] = _SECRET.search(key) is not None
+    return found
 
 
 def to_json(value: Any) -> Any:
@@ -54,16 +60,11 @@ def to_json(value: Any) -> Any:
     if kind in _PLAIN:
         return value
     if kind is dict:
-        return {
-            (k if type(k) is str else str(to_json(k))): (
-                REDACTED if type(k) is str and is_secret(k) else to_json(v)
-            )
-            for k, v in value.items()
-        }
+        return _dict_to_json(value, ())
     if kind is list or kind is tuple:
         return [v if type(v) in _PLAIN else to_json(v) for v in value]
     if kind is UUID:
-        return str(value)
+        return id_text(value)
     if isinstance(value, Mapping):
         return to_json(dict(value))
     if isinstance(value, set | frozenset):
@@ -81,10 +82,29 @@ def to_json(value: Any) -> Any:
     return str(value)
 
 
+def _dict_to_json(value: dict[Any, Any], skip: frozenset[str] | tuple[()]) -> dict[Any, Any]:
+    """`to_json` of a dict, leaving out the string keys in `skip`."""
+    copy: dict[Any, Any] = {}
+    secret_keys = _secret_keys
+    for key, v in value.items():
+        if type(key) is str:
+            if key in skip:
+                continue
+            secret = secret_keys.get(key)
+            if secret is None:
+                secret = is_secret(key)
+            if secret:
+                copy[key] = REDACTED
+                continue
+            copy[key] = v if type(v) in _PLAIN else to_json(v)
+        else:
+            copy[str(to_json(key))] = v if type(v) in _PLAIN else to_json(v)
+    return copy
+
+
 def event_payload(event: Any) -> dict[str, Any]:
     """What the event says, without the envelope every event has."""
-    payload: dict[str, Any] = to_json({k: v for k, v in vars(event).items() if k not in ENVELOPE})
-    return payload
+    return _dict_to_json(vars(event), _ENVELOPE)
 
 
 def event_type(event: Any) -> str:
@@ -100,7 +120,7 @@ def audit_row(event: Any, position: int, session_id: str) -> dict[str, Any]:
         "position": position,
         "session_id": session_id,
         "aggregate_type": aggregate_type(event),
-        "aggregate_id": str(event.originator_id),
+        "aggregate_id": id_text(event.originator_id),
         "version": event.originator_version,
         "type": event_type(event),
         "actor": getattr(event, "actor", None) or getattr(event, "admin", None),
@@ -133,7 +153,7 @@ class AuditProjection(Projection):
 
     def partition_of(self, event: Any, tx: ViewTransaction) -> str | None:
         if isinstance(event, Session.Event):
-            return str(event.originator_id)
+            return id_text(event.originator_id)
         if isinstance(event, Export.ExportRequested):
             session_id = str(event.session_id)
             tx.put(EXPORT_SESSIONS, str(event.originator_id), {"session_id": session_id})

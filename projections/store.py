@@ -64,6 +64,19 @@ class ViewTransaction(Protocol):
         ...
 
 
+class ShadowWriter(Protocol):
+    def batch(self) -> AbstractContextManager[ViewTransaction]:
+        """A batch of the rebuild copy, starting where the previous one ended; on a
+        clean exit it is queued for its commit (exactly as `transaction(shadow=True)`
+        would have committed it), and the next batch can start at once."""
+        ...
+
+
+class PositionMovedError(Exception):
+    """The rebuild copy's position is not where this rebuild left it: another rebuild
+    of the same projection wrote it."""
+
+
 @dataclass(frozen=True)
 class ProjectionPosition:
     name: str
@@ -82,6 +95,13 @@ class ReadModelStore(Protocol):
         With `shadow`, the batch goes to the projection's rebuild copy: its tables
         are `<table>#rebuild` and its position is tracked as `<name>#rebuild`.
         """
+        ...
+
+    def shadow_writer(self, projection: str) -> AbstractContextManager[ShadowWriter]:
+        """The rebuild copy's batches, each committed (rows and position, in one
+        transaction, in order) in the background while the next one is computed.
+        Leaving the context waits for the last commit; a failed commit is raised by the
+        next `batch()` or on leaving (`PositionMovedError` if another rebuild wrote)."""
         ...
 
     def swap_in(

@@ -9,7 +9,7 @@ from uuid import UUID
 from domain.inventory import InventoryEntity
 from domain.ordering import export_order
 from domain.session import Session
-from projections.base import Projection
+from projections.base import Projection, id_text
 from projections.store import ViewTransaction
 
 TABLE = "tickets"
@@ -29,7 +29,7 @@ class TicketsProjection(Projection):
         tx.put(TABLE, doc["id"], doc, partition=doc["session_id"], sort=doc["user_order"])
 
     def _get(self, tx: ViewTransaction, ticket_id: UUID) -> dict[str, Any]:
-        doc = tx.get(TABLE, str(ticket_id))
+        doc = tx.get(TABLE, id_text(ticket_id))
         assert doc is not None, f"ticket {ticket_id} unknown to the tickets view"
         return doc
 
@@ -58,12 +58,12 @@ class TicketsProjection(Projection):
 
     @process.register
     def _generated(self, event: Session.TicketGenerated, tx: ViewTransaction) -> None:
-        session_id = str(event.originator_id)
+        session_id = id_text(event.originator_id)
         entity = tx.get(ENTITIES, f"{session_id}:{event.config_name}") or {}
         self._put(
             tx,
             {
-                "id": str(event.ticket_id),
+                "id": id_text(event.ticket_id),
                 "session_id": session_id,
                 "config_name": event.config_name,
                 "kind": entity.get("kind", ""),

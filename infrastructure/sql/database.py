@@ -25,6 +25,12 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
+class CopyCursor(Cursor, Protocol):
+    """PostgreSQL's: `COPY ... FROM STDIN` with `data` (the statement's own format)."""
+
+    def copy_from(self, sql: str, data: str) -> None: ...
+
+
 class Database(Protocol):
     dialect: str
 
@@ -54,6 +60,10 @@ class _QmarkCursor:
 
     def fetchall(self) -> list[Any]:
         return list(self._cursor.fetchall())
+
+    def copy_from(self, sql: str, data: str) -> None:
+        with self._cursor.copy(sql) as copy:
+            copy.write(data)  # encoded as the connection's client encoding
 
 
 class SQLiteDatabase:
@@ -116,11 +126,25 @@ class SQLiteDatabase:
 class PostgresDatabase:
     dialect = "postgres"
 
-    def __init__(self, conninfo: str, max_size: int = 10) -> None:
+    def __init__(self, conninfo: str, max_size: int = 10, timeout_s: float = 5.0) -> None:
+        """`timeout_s`: how long to wait for a connection before giving up (the API then
+        answers 503) when the server is away or every connection is busy. Each connection
+        is checked as it is handed out, so the ones a server restart cut are replaced
+        instead of failing one request each. A reconnection that keeps failing is given up
+        after `timeout_s` too (the next request starts a new one at once), so the pool
+        finds a server that came back within seconds, not after a backoff grown with
+        the outage (psycopg_pool doubles it from 1 s up to its 300 s default)."""
         from psycopg_pool import ConnectionPool
 
         self.pool = ConnectionPool(
-            conninfo, min_size=1, max_size=max_size, open=True, kwargs={"autocommit": True}
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            open=True,
+            kwargs={"autocommit": True},
+            timeout=timeout_s,
+            reconnect_timeout=timeout_s,
+            check=ConnectionPool.check_connection,
         )
 
     @contextmanager

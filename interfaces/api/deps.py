@@ -11,6 +11,7 @@ from application.users import User
 from interfaces.api.errors import ApiError
 from interfaces.bootstrap import Container
 from projections import sessions as sessions_view
+from projections import tickets as tickets_view
 
 
 def get_container(request: Request) -> Container:
@@ -60,6 +61,25 @@ AdminUser = Annotated[User, Depends(admin_user)]
 QUERY_MODELS = ("sessions", "tickets", "exports")
 
 
+def _reached(container: Container, min_position: int, names: tuple[str, ...] = ()) -> bool:
+    """Wait (up to 5 s) until the read models (default: all) reach `min_position`.
+
+    A position no write has reached is refused at once, as waiting could never see it:
+    a command answers with its X-Event-Position only once its events are committed,
+    so every position a client was given is at most the event store's head.
+    """
+    head = container.app.head_position()
+    if min_position > head:
+        raise ApiError(
+            422,
+            f"min_position {min_position} is beyond the last recorded event ({head}): "
+            "no write has reached it",
+            "user_fixable",
+            ["Send the X-Event-Position of a write you made, or leave min_position out"],
+        )
+    return container.projector.wait_for(min_position, 5.0, names or None)
+
+
 def read_position(
     container: ContainerDep,
     response: Response,
@@ -79,7 +99,7 @@ def read_position(
             default=0,
         )
         container.projector.wait_for(level, 2.0, QUERY_MODELS)
-    elif not container.projector.wait_for(min_position, 5.0):
+    elif not _reached(container, min_position):
         raise ApiError(
             503,
             f"Read models have not reached position {min_position} yet",
@@ -98,7 +118,11 @@ def read_model(*names: str) -> Any:
     """`ReadPosition` for a query answered by the named projections only.
 
     Waits (bounded) for those projections alone, and reports their lag in events
-    (`X-Read-Model-Lag`) and the position they have reached (`X-Read-Model-Position`).
+    (`X-Read-Model-Lag`) and the position they have all reached (`X-Read-Model-Position`):
+    a projection the query does not read (lagging, failing, or led by a process that is
+    down) neither delays its answer nor shows in its lag. Without `min_position`, the
+    named projections are still brought level with the most advanced of them, as
+    `ReadPosition` does for all of them.
     """
 
     def dependency(
@@ -108,7 +132,11 @@ def read_model(*names: str) -> Any:
             int | None, Query(ge=0, description="Wait (up to 5 s) until the read model reaches it")
         ] = None,
     ) -> None:
-        if min_position is not None and not container.projector.wait_for(min_position, 5.0, names):
+        if min_position is None:
+            if len(names) > 1:
+                level = max(container.store.position(name) for name in names)
+                container.projector.wait_for(level, 2.0, names)
+        elif not _reached(container, min_position, names):
             raise ApiError(
                 503,
                 f"Read model {', '.join(names)} has not reached position {min_position} yet",
@@ -117,11 +145,19 @@ def read_model(*names: str) -> Any:
                 headers={"Retry-After": "1"},
             )
         head = container.app.head_position()
-        positions = [container.store.position(name) for name in names]
-        response.headers["X-Read-Model-Lag"] = str(max(0, head - min(positions, default=head)))
-        response.headers["X-Read-Model-Position"] = str(min(positions, default=head))
+        position = min((container.store.position(name) for name in names), default=head)
+        response.headers["X-Read-Model-Lag"] = str(max(0, head - position))
+        response.headers["X-Read-Model-Position"] = str(position)
 
     return Depends(dependency)
+
+
+# What the session and ticket routes read: a session's own document, and beside it
+# (entities, tickets) the tickets projection.
+SessionsRead = Annotated[None, read_model(sessions_view.SessionsProjection.name)]
+SessionAndTicketsRead = Annotated[
+    None, read_model(sessions_view.SessionsProjection.name, tickets_view.TicketsProjection.name)
+]
 
 
 def settle(container: Container, response: Response, position: int | None) -> None:

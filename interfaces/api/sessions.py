@@ -11,7 +11,14 @@ from pydantic import BaseModel, Field
 from application.generation.port import DrafterUnavailable
 from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
-from interfaces.api.deps import ContainerDep, CurrentUser, ReadPosition, session_doc, settle
+from interfaces.api.deps import (
+    ContainerDep,
+    CurrentUser,
+    SessionAndTicketsRead,
+    SessionsRead,
+    session_doc,
+    settle,
+)
 from interfaces.api.errors import ApiError
 from projections import sessions as sessions_view
 from projections import tickets as tickets_view
@@ -71,7 +78,7 @@ def create_session(
 def list_sessions(
     container: ContainerDep,
     user: CurrentUser,
-    _: ReadPosition,
+    _: SessionsRead,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> dict[str, Any]:
@@ -83,7 +90,7 @@ def list_sessions(
 
 @router.get("/{session_id}")
 def get_session(
-    session_id: UUID, container: ContainerDep, user: CurrentUser, _: ReadPosition
+    session_id: UUID, container: ContainerDep, user: CurrentUser, _: SessionsRead
 ) -> dict[str, Any]:
     return _public(session_doc(container, session_id, user))
 
@@ -124,7 +131,7 @@ def upload_files(
 
 @router.get("/{session_id}/entities")
 def list_entities(
-    session_id: UUID, container: ContainerDep, user: CurrentUser, _: ReadPosition
+    session_id: UUID, container: ContainerDep, user: CurrentUser, _: SessionAndTicketsRead
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
     rows = container.store.list(tickets_view.ENTITIES, partition=str(session_id))
@@ -247,6 +254,6 @@ def _process_status(doc: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/{session_id}/process/status")
 def processing_status(
-    session_id: UUID, container: ContainerDep, user: CurrentUser, _: ReadPosition
+    session_id: UUID, container: ContainerDep, user: CurrentUser, _: SessionsRead
 ) -> dict[str, Any]:
     return _process_status(session_doc(container, session_id, user))

@@ -9,7 +9,13 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from interfaces.api.deps import ContainerDep, CurrentUser, ReadPosition, session_doc, settle
+from interfaces.api.deps import (
+    ContainerDep,
+    CurrentUser,
+    SessionAndTicketsRead,
+    session_doc,
+    settle,
+)
 from interfaces.api.errors import ApiError
 from projections import tickets as tickets_view
 from projections.sessions import public_view
@@ -64,7 +70,7 @@ def list_tickets(
     session_id: UUID,
     container: ContainerDep,
     user: CurrentUser,
-    _: ReadPosition,
+    _: SessionAndTicketsRead,
     order: Annotated[Literal["export", "user"], Query()] = "export",
 ) -> dict[str, Any]:
     session = session_doc(container, session_id, user)
@@ -82,7 +88,7 @@ def get_ticket(
     container: ContainerDep,
     user: CurrentUser,
     response: Response,
-    _: ReadPosition,
+    _: SessionAndTicketsRead,
 ) -> dict[str, Any]:
     session = session_doc(container, session_id, user)
     doc = _ticket(container, session_id, ticket_id)

@@ -187,3 +187,81 @@ values = st.recursive(
 def test_any_state_decodes_as_in_the_library(value: Any) -> None:
     data = TRANSCODER.encode({"state": value})
     assert same(TRANSCODER.decode(data), library_decode(data))
+
+
+def entity(name: str) -> InventoryEntity:
+    return InventoryEntity.from_dict(
+        {
+            "config_name": name,
+            "kind": "fields",
+            "label": name.title(),
+            "attributes": {"entity_type": "node", "field_name": name},
+            "depends_on": ["node.type.a"],
+            "source_file": "fields.csv",
+            "source_row": 7,
+        }
+    )
+
+
+def session_state(tickets: list[Ticket]) -> dict[str, Any]:
+    entities = [entity(f"field.{i}") for i in range(3)]
+    return {
+        "tickets": {t.id: t for t in tickets},
+        "entities": {e.config_name: e for e in entities},
+        "name": "S",
+    }
+
+
+def test_a_sessions_tickets_and_entities_are_written_as_tables() -> None:
+    plain = [ticket(), ticket(), ticket()]
+    plain[1].depends_on = set()
+    plain[2].validated_at, plain[2].validation_error = 3, None
+    value = session_state(plain)
+    data = TRANSCODER.encode(value)
+    assert b'"ticket_table"' in data and b'"entity_table"' in data
+    assert b'"_type_":"ticket"' not in data
+
+    for decoded in (TRANSCODER.decode(data), library_decode(data)):
+        assert same(decoded, value)
+        assert list(decoded["tickets"]) == [t.id for t in plain]
+        assert all(type(k) is UUID for k in decoded["tickets"])
+        assert decoded["tickets"][plain[0].id].depends_on == plain[0].depends_on
+        assert type(decoded["entities"]["field.0"].depends_on) is tuple
+
+
+@pytest.mark.parametrize(
+    ("odd", "round_trips"),
+    [
+        ({"labels": ["a", ("tuple",)]}, True),  # not plain: written the general way
+        ({"usage": {"ratio": 0.5}}, True),  # a float
+        ({"version": 2**70}, True),  # beyond 64 bits
+        # A dict that looks like a tag: the general way reads it as one (as it always
+        # did); a table must not hide it from the decoders that would.
+        ({"usage": {"_type_": "tuple", "_data_": [1]}}, False),
+    ],
+)
+def test_a_ticket_a_table_cannot_hold_is_written_the_general_way(
+    odd: dict[str, Any], round_trips: bool
+) -> None:
+    odd_ticket = ticket()
+    for name, value in odd.items():
+        setattr(odd_ticket, name, value)
+    value = session_state([ticket(), odd_ticket])
+    data = TRANSCODER.encode(value)
+    assert b'"ticket_table"' not in data
+    assert same(TRANSCODER.decode(data), library_decode(data))
+    if round_trips:
+        assert same(library_decode(data)["tickets"][odd_ticket.id], odd_ticket)
+
+
+def test_snapshots_written_before_the_tables_still_load() -> None:
+    tickets = [ticket(), ticket()]
+    legacy = {
+        "tickets": {"_type_": "dict_items", "_data_": [[t.id, t] for t in tickets]},
+        "entities": {"field.0": entity("field.0")},
+    }
+    data = JSONTranscoder.encode(TRANSCODER, legacy)  # as the transcoder wrote them then
+    assert b'"_type_":"ticket"' in data
+    expected = {"tickets": {t.id: t for t in tickets}, "entities": legacy["entities"]}
+    assert same(TRANSCODER.decode(data), expected)
+    assert same(library_decode(data), expected)
