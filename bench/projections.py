@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
@@ -41,6 +42,7 @@ from eventsourcing.utils import get_topic
 from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
 from application.sessions import TicketForge
+from bench.report import Figure, compare
 from domain.session import Session
 from infrastructure.eventstore import ApplicationEventSource, PostgresEventWaker
 from infrastructure.sql.database import Database, PostgresDatabase, SQLiteDatabase
@@ -421,67 +423,181 @@ def lag_under_load(
 # --- the run -------------------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--baseline-events", type=int, default=10_000)
-    parser.add_argument("--session-events", type=int, default=5_000)
-    parser.add_argument(
-        "--commands", type=int, default=500, help="per mode (at least one snapshot interval)"
-    )
-    parser.add_argument("--rate", type=float, default=100.0, help="commands/s for the lag run")
-    parser.add_argument("--load-seconds", type=float, default=10.0)
-    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgres"])
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class Options:
+    events: int = 100_000
+    baseline_events: int = 10_000
+    session_events: int = 5_000
+    commands: int = 500
+    rate: float = 100.0
+    load_seconds: float = 10.0
+    backends: tuple[str, ...] = ("sqlite", "postgres")
 
-    rows: list[tuple[str, str, str, str]] = []
+
+@dataclass(frozen=True)
+class Rebuild:
+    model: str
+    events: int
+    per_s: float
+    per_cpu_s: float
+
+
+@dataclass(frozen=True)
+class BackendFigures:
+    backend: str
+    library_per_s: float
+    library_per_cpu_s: float
+    rebuilds: list[Rebuild]
+    latency: dict[str, tuple[float, float]]  # mode -> (p50, p99) ms
+    lag: tuple[float, float, int, float]  # p50 ms, p99 ms, commands, commands/s
+    lag_how: str
+
+
+def measure(options: Options) -> list[BackendFigures]:
+    measured: list[BackendFigures] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.backends:
+        for name in options.backends:
             factory = sqlite_backend if name == "sqlite" else postgres_backend
             with factory(Path(tmp)) as backend:
-                print(f"== {backend.name}: writing {args.events:,} events ...", flush=True)
-                wrote = fill(backend.env, args.events)
-                print(f"   written in {wrote:.1f}s ({args.events / wrote:,.0f} events/s)")
+                print(f"== {backend.name}: writing {options.events:,} events ...", flush=True)
+                wrote = fill(backend.env, options.events)
+                print(f"   written in {wrote:.1f}s ({options.events / wrote:,.0f} events/s)")
                 library, library_cpu = library_rebuild(
-                    backend, min(args.baseline_events, args.events)
+                    backend, min(options.baseline_events, options.events)
                 )
                 print(f"   library per-event runner: {library:,.0f} events/s", flush=True)
+                rebuilds = []
                 for projection in (TicketsProjection(), AuditProjection()):
                     ours, ours_cpu, position = our_rebuild(backend, projection)
                     print(f"   our rebuild of {projection.name}: {ours:,.0f} events/s", flush=True)
-                    rows.append(
-                        (
-                            backend.name,
-                            f"rebuild '{projection.name}' from {position:,} events",
-                            f"{ours:,.0f} events/s ({ours_cpu:,.0f} per CPU-s)",
-                            f"{ours / library:.1f}x the library's per-event runner "
-                            f"({library:,.0f} events/s, {library_cpu:,.0f} per CPU-s)",
-                        )
-                    )
-                latency = command_latency(backend, args.session_events, args.commands)
-                without = latency["without snapshots"]
-                for label, (p50, p99) in latency.items():
-                    rows.append(
-                        (
-                            backend.name,
-                            f"command, {args.session_events:,}-event session, {label}",
-                            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
-                            "goal p99 < 50 ms; "
-                            f"p99 {without[1] / p99:.1f}x lower than without snapshots"
-                            if label != "without snapshots"
-                            else "replays all 5,000 events per command",
-                        )
-                    )
-                p50, p99, count, achieved = lag_under_load(backend, args.rate, args.load_seconds)
+                    rebuilds.append(Rebuild(projection.name, position, ours, ours_cpu))
+                latency = command_latency(backend, options.session_events, options.commands)
+                lag = lag_under_load(backend, options.rate, options.load_seconds)
                 how = "LISTEN/NOTIFY" if backend.name == "PostgreSQL" else "polling every 200 ms"
-                rows.append(
-                    (
-                        backend.name,
-                        f"projection lag, steady writes ({count} commands, {achieved:.0f}/s)",
-                        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
-                        how,
-                    )
+                measured.append(
+                    BackendFigures(backend.name, library, library_cpu, rebuilds, latency, lag, how)
                 )
+    return measured
+
+
+def results(quick: bool = False) -> list[Figure]:
+    """For `bench/run`. Quick: 20,000 events, a 2,000-event session, 3 s of load;
+    full: 100,000 events and a 5,000-event session, as the issue asks."""
+    options = (
+        Options(
+            events=20_000,
+            baseline_events=3_000,
+            session_events=2_000,
+            commands=200,
+            load_seconds=3.0,
+        )
+        if quick
+        else Options()
+    )
+    figures: list[Figure] = []
+    for m in measure(options):
+        for rebuild in m.rebuilds:
+            figures.append(
+                compare(
+                    f"{m.backend}: rebuild '{rebuild.model}' from {rebuild.events:,} events",
+                    rebuild.per_s,
+                    "events/s",
+                    m.library_per_s,
+                    min_ratio=20,
+                    min_value=20_000,
+                    notes="baseline: the library's per-event ProjectionRunner on the same "
+                    f"projection and store, first {min(options.baseline_events, options.events):,} "
+                    "events",
+                )
+            )
+        without = m.latency["without snapshots"][1]
+        for label, (p50, p99) in m.latency.items():
+            if label == "without snapshots":
+                continue
+            figures.append(
+                compare(
+                    f"{m.backend}: command p99, {options.session_events:,}-event session, {label}",
+                    p99,
+                    "ms",
+                    without,
+                    lower_is_better=True,
+                    below=50,
+                    notes=f"p50 {p50:.1f} ms; baseline: p99 without snapshots",
+                )
+            )
+        p50, p99, count, achieved = m.lag
+        figures.append(
+            compare(
+                f"{m.backend}: projection lag p99 under steady writes",
+                p99,
+                "ms",
+                notes=f"p50 {p50:.1f} ms; {count} commands at {achieved:.0f}/s; {m.lag_how}",
+            )
+        )
+    return figures
+
+
+def main() -> None:
+    defaults = Options()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=defaults.events)
+    parser.add_argument("--baseline-events", type=int, default=defaults.baseline_events)
+    parser.add_argument("--session-events", type=int, default=defaults.session_events)
+    parser.add_argument(
+        "--commands",
+        type=int,
+        default=defaults.commands,
+        help="per mode (at least one snapshot interval)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=defaults.rate, help="commands/s for the lag run"
+    )
+    parser.add_argument("--load-seconds", type=float, default=defaults.load_seconds)
+    parser.add_argument("--backends", nargs="+", default=list(defaults.backends))
+    args = parser.parse_args()
+    options = Options(
+        args.events,
+        args.baseline_events,
+        args.session_events,
+        args.commands,
+        args.rate,
+        args.load_seconds,
+        tuple(args.backends),
+    )
+
+    rows: list[tuple[str, str, str, str]] = []
+    for m in measure(options):
+        for r in m.rebuilds:
+            rows.append(
+                (
+                    m.backend,
+                    f"rebuild '{r.model}' from {r.events:,} events",
+                    f"{r.per_s:,.0f} events/s ({r.per_cpu_s:,.0f} per CPU-s)",
+                    f"{r.per_s / m.library_per_s:.1f}x the library's per-event runner "
+                    f"({m.library_per_s:,.0f} events/s, {m.library_per_cpu_s:,.0f} per CPU-s)",
+                )
+            )
+        without = m.latency["without snapshots"]
+        for label, (p50, p99) in m.latency.items():
+            rows.append(
+                (
+                    m.backend,
+                    f"command, {options.session_events:,}-event session, {label}",
+                    f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                    f"goal p99 < 50 ms; p99 {without[1] / p99:.1f}x lower than without snapshots"
+                    if label != "without snapshots"
+                    else f"replays all {options.session_events:,} events per command",
+                )
+            )
+        p50, p99, count, achieved = m.lag
+        rows.append(
+            (
+                m.backend,
+                f"projection lag, steady writes ({count} commands, {achieved:.0f}/s)",
+                f"p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+                m.lag_how,
+            )
+        )
 
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     header = ("backend", "measure", "result", "against")

@@ -40,6 +40,10 @@ class Database(Protocol):
     @contextmanager
     def read(self) -> Iterator[Cursor]: ...
 
+    def release_thread(self) -> None:
+        """A thread that is about to end gives back what it holds (its connection)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -115,6 +119,21 @@ class SQLiteDatabase:
         finally:
             cursor.close()
 
+    @property
+    def open_connections(self) -> int:
+        """How many threads hold a connection (each thread opens its own)."""
+        with self._guard:
+            return len(self._all)
+
+    def release_thread(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            with self._guard:
+                if conn in self._all:
+                    self._all.remove(conn)
+            conn.close()
+
     def close(self) -> None:
         with self._guard:
             for conn in self._all:
@@ -158,6 +177,9 @@ class PostgresDatabase:
     def read(self) -> Iterator[Cursor]:
         with self.pool.connection() as conn, conn.cursor() as cursor:
             yield _QmarkCursor(cursor)
+
+    def release_thread(self) -> None:
+        """Connections go back to the pool after each use already."""
 
     def close(self) -> None:
         self.pool.close()

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from infrastructure.sql.database import SQLiteDatabase
 from interfaces.bootstrap import Container
 from projections import tickets as tickets_view
 from projections.base import RebuildRefusedError
@@ -157,12 +158,18 @@ def test_rebuilding_again_and_again_leaves_one_copy(container: Container) -> Non
     populated(container)
     before = snapshot_of(container)
     rows = all_rows(container)
+    db = container.store.db  # type: ignore[attr-defined]
+    container.projector.rebuild_batch_size = 5  # the store's writer thread commits batches
 
+    connections = None
     for _ in range(3):
         for name in ("tickets", "audit", "sessions"):
             container.projector.rebuild(name)
         assert snapshot_of(container) == before
         assert all_rows(container) == rows
+        if isinstance(db, SQLiteDatabase):  # each rebuild's writer thread closes its own
+            assert connections in (None, db.open_connections)
+            connections = db.open_connections
 
     container.store.drop_projection("tickets", container.projector.projections["tickets"].tables)
     assert container.store.count(tickets_view.TABLE) == 0
