@@ -246,6 +246,12 @@ def test_postgres_away_and_restarted_mid_export_api_503_then_recovers_and_export
                 assert body["recovery_actions"]
                 assert int(response.headers["Retry-After"]) > 0
             assert api.get("/healthz").status_code == 200  # alive, only not serving
+            probed = time.monotonic()
+            ready = api.get("/readyz")
+            assert ready.status_code == 503, ready.text
+            assert ready.json()["checks"]["event_store"]["ok"] is False
+            # a probe answers within its own timeout, not the database driver's (~20 s)
+            assert time.monotonic() - probed < 10
             created_while_away = sandbox.stats()["issues_created"]
 
             # --- it comes back: the API recovers by itself ------------------------------
