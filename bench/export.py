@@ -159,7 +159,7 @@ def run_once(latency_ms: float) -> Result:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         with sandbox_process(tmp, latency_ms) as base_url:
-            settings = Settings(  # type: ignore[call-arg]
+            settings = Settings(
                 TICKETFORGE_DATA_DIR=str(tmp / "data"),
                 TICKETFORGE_GENERATOR="offline",
                 TICKETFORGE_EMBEDDED_NATS=False,

@@ -30,7 +30,7 @@ def run_once(base_url: str, concurrency: int) -> tuple[float, int]:
     files = [UploadedFile(p.name, p.read_bytes()) for p in sorted(SAMPLE.glob("*.csv"))]
     user = User("bench")
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             TICKETFORGE_DATA_DIR=tmp,
             OPENAI_BASE_URL=base_url,
             OPENAI_API_KEY="bench",

@@ -171,7 +171,7 @@ class Backend:
 
 @contextmanager
 def sqlite_backend(root: Path) -> Iterator[Backend]:
-    settings = Settings(TICKETFORGE_DATA_DIR=str(root / "sqlite"))  # type: ignore[call-arg]
+    settings = Settings(TICKETFORGE_DATA_DIR=str(root / "sqlite"))
     yield Backend("SQLite", settings, lambda: SQLiteDatabase(settings.data_dir / "readmodels.db"))
 
 
@@ -179,7 +179,7 @@ def sqlite_backend(root: Path) -> Iterator[Backend]:
 def postgres_backend(root: Path) -> Iterator[Backend]:
     cluster = ThrowawayPostgres().start()
     try:
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             TICKETFORGE_DATA_DIR=str(root / "pg"),
             PERSISTENCE_MODULE="postgres",
             POSTGRES_DBNAME=cluster.create_database(),
@@ -349,7 +349,7 @@ def command_latency(
         app = cls(env=uncached)
         interval = cls.snapshotting_intervals.get(Session)
         if interval:  # the snapshot the interval would have taken, had it been on
-            version = app.repository.get(session_id).version
+            version: int = app.repository.get(session_id).version
             with suppress(IntegrityError):  # the other interval took this one already
                 app.take_snapshot(session_id, version=version - version % interval)
         ticket_id = next(iter(app.load_session(session_id).tickets))

@@ -177,8 +177,11 @@ class JiraConnector:
                 self.base_url(),
                 self.settings.jira_email,
                 token.get_secret_value() if token else None,
+                timeout=self.settings.jira_timeout_s,
             )
-        return JiraClient(self.base_url(), SANDBOX_EMAIL, SANDBOX_TOKEN)
+        return JiraClient(
+            self.base_url(), SANDBOX_EMAIL, SANDBOX_TOKEN, timeout=self.settings.jira_timeout_s
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     jira_base_url: str | None = Field(None, alias="JIRA_BASE_URL")
     jira_email: str | None = Field(None, alias="JIRA_EMAIL")
     jira_api_token: SecretStr | None = Field(None, alias="JIRA_API_TOKEN")
+    jira_timeout_s: float = Field(30.0, alias="JIRA_TIMEOUT", gt=0)
 
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")

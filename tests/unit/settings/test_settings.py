@@ -41,3 +41,22 @@ def test_production_refuses_sqlite_and_an_empty_password(tmp_path: Path) -> None
         Settings(  # type: ignore[call-arg]
             TICKETFORGE_DATA_DIR=str(tmp_path), TICKETFORGE_ENV="production"
         )
+
+
+def test_jira_timeout_reaches_the_client(tmp_path: Path) -> None:
+    from interfaces.bootstrap import JiraConnector
+
+    settings = Settings(  # type: ignore[call-arg]
+        TICKETFORGE_DATA_DIR=str(tmp_path),
+        JIRA_BASE_URL="https://example.atlassian.net",
+        JIRA_EMAIL="someone@example.com",
+        JIRA_API_TOKEN="not-a-real-token",
+        JIRA_TIMEOUT="4.5",
+    )
+    client = JiraConnector(settings)()
+    try:
+        assert client._http.timeout.read == 4.5  # type: ignore[attr-defined]
+    finally:
+        client.close()  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="JIRA_TIMEOUT"):
+        Settings(TICKETFORGE_DATA_DIR=str(tmp_path), JIRA_TIMEOUT="0")  # type: ignore[call-arg]
