@@ -47,7 +47,7 @@ class Worker:
         done = threading.Event()
 
         def heartbeat() -> None:
-            while not done.wait(self.lease_s / 3):
+            while not done.wait(self.lease_s / 6):  # several tries per half lease
                 try:
                     if not self.queue.renew(task.task_id, self.name, self.lease_s):
                         lost.set()

@@ -301,7 +301,13 @@ def bootstrap(
     exports = ExportRunner(app, jira)
 
     def run_export(task: ClaimedTask, keep_going: Callable[[], bool]) -> None:
-        exports.run(UUID(task.payload["export_id"]), worker.name, publish, keep_going)
+        exports.run(
+            UUID(task.payload["export_id"]),
+            worker.name,
+            publish,
+            keep_going,
+            task_id=UUID(task.task_id),
+        )
         projector.notify()
 
     handlers: dict[str, Any] = {GENERATION: run_generation, EXPORT: run_export}

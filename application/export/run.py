@@ -72,8 +72,14 @@ class ExportRunner:
         worker: str = "worker",
         progress: ProgressCallback | None = None,
         keep_going: Callable[[], bool] = lambda: True,
+        task_id: UUID | None = None,
     ) -> str:
+        """Run (or resume) the export; return its status. `task_id`: the task that asks;
+        a task the export has moved on from (a retry made a new one) is stale: a no-op."""
         export = self.app.load_export(export_id)
+        if task_id is not None and export.task_id != task_id:
+            log.info("export %s: task %s is not its current task; skipped", export_id, task_id)
+            return export.status
         if export.status not in ("requested", "running"):
             return export.status
         export.start(export.retries, export.runs + 1, worker, EXPORTER)
@@ -117,11 +123,17 @@ class _RunState:
         # Issues this run created itself: no earlier run can have linked them.
         self.fresh: set[UUID] = set()
         self.prepared: dict[UUID, Prepared] = {}
+        self.run_number = export.runs  # another run starting bumps it: we then stop
 
     # --- bookkeeping -----------------------------------------------------------
 
     def save(self, command: Callable[[Export], None]) -> None:
-        """Apply to our copy and save; reload only when someone else wrote meanwhile."""
+        """Apply to our copy and save; reload only when someone else wrote meanwhile.
+
+        What we record is what Jira did, so it is saved even when another run has
+        started meanwhile (a lease that ran out); then this run stops, and the other
+        one goes on from there.
+        """
         for _ in range(8):
             command(self.export)
             try:
@@ -129,6 +141,14 @@ class _RunState:
             except RecordConflictError:
                 self.export = self.app.load_export(self.export.id)
                 continue
+            if self.export.runs != self.run_number:
+                log.warning(
+                    "export %s: run %d took over; run %d stops",
+                    self.export.id,
+                    self.export.runs,
+                    self.run_number,
+                )
+                raise ExportStopped
             return
         raise RecordConflictError(f"Export {self.export.id} is too busy")
 
@@ -165,8 +185,8 @@ class _RunState:
     def fail(self, category: str, message: str, actions: Sequence[str]) -> None:
         ticket_id, order = self.current if self.current else (None, None)
         self.export = self.app.load_export(self.export.id)
-        if self.export.status != "running":
-            return
+        if self.export.status != "running" or self.export.runs != self.run_number:
+            return  # ended, or another run has it now: not ours to fail
         self.export.fail(category, message, ticket_id, order, list(actions), EXPORTER)
         session = self.app.load_session(self.export.session_id)
         session.finish_export(self.export.id, "failed", EXPORTER)
@@ -216,6 +236,8 @@ class _RunState:
                 self.app.save(self.export, session)
             except RecordConflictError:
                 self.export = self.app.load_export(self.export.id)
+                if self.export.runs != self.run_number:
+                    raise ExportStopped from None  # the run that took over completes it
                 continue
             return
         raise RecordConflictError(f"Export {self.export.id} is too busy")

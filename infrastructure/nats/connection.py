@@ -157,6 +157,13 @@ class NatsConnection:
         return nc is not None and nc.is_connected
 
     @property
+    def nc(self) -> NatsClient:
+        """Only from coroutines run by `call()` (the connection is up there)."""
+        if self._nc is None:
+            raise NatsUnavailable("NATS is not connected")
+        return self._nc
+
+    @property
     def js(self) -> JetStreamContext:
         """Only from coroutines run by `call()` (the connection is up there)."""
         if self._js is None:

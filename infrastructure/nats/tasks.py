@@ -49,7 +49,9 @@ log = logging.getLogger(__name__)
 STREAM_NAME = "TICKETFORGE_TASKS"
 SUBJECT_PREFIX = "ticketforge.tasks"
 CONSUMER_NAME = "ticketforge-workers"
-RETRY_DELAY_S = 2.0  # before an interrupted or broken task comes back
+RETRY_DELAY_S = 2.0  # before an interrupted or broken task comes back (doubling per delivery)
+MAX_RETRY_DELAY_S = 60.0
+IN_PROGRESS = b"+WPI"  # JetStream's "still working": restarts the ack wait
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,11 @@ async def ensure_task_stream(js: JetStreamContext, stream: TaskStream, ack_wait_
         await js.add_consumer(stream.name, consumer)
 
 
+def retry_delay(delivered: int) -> float:
+    """A task that keeps breaking comes back less and less often: 2 s, 4 s, ... 60 s."""
+    return float(min(RETRY_DELAY_S * 2 ** max(delivered - 1, 0), MAX_RETRY_DELAY_S))
+
+
 class NatsTaskQueue:
     """`TaskQueue` for the workers and `TaskDispatcher` for the dispatch projection."""
 
@@ -130,6 +137,9 @@ class NatsTaskQueue:
         self._ready = False
         self._subs: dict[int, JetStreamContext.PullSubscription] = {}
         self._inflight: dict[str, Msg] = {}
+        # When the server last confirmed each task's lease (delivery, or a renewal it
+        # answered): JetStream redelivers `lease_s` after that, whatever we sent since.
+        self._confirmed: dict[str, float] = {}
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self.dispatched = 0
@@ -226,6 +236,7 @@ class NatsTaskQueue:
                 return None
             return msgs[0] if msgs else None
 
+        fetched = time.monotonic()  # the ack wait starts at delivery, within the fetch
         try:
             msg = self.connection.call(fetch, self.poll_s + self.timeout_s * 2 + 1)
         except NatsUnavailable as exc:
@@ -252,26 +263,45 @@ class NatsTaskQueue:
             return None
         with self._lock:
             self._inflight[task.task_id] = msg
+            self._confirmed[task.task_id] = fetched
         return task
 
     def renew(self, task_id: str, worker: str, lease_s: float) -> bool:
+        """Extend the lease; False once it may have run out (the worker must stop).
+
+        The extension is a request the server answers, so "renewed" means JetStream has
+        restarted the ack wait, not merely that we sent something. Without an answer for
+        half a lease (NATS away, or a link that died silently) the task is given up
+        here, well before JetStream can hand it to another worker.
+        """
         msg = self._inflight.get(task_id)
         if msg is None:
             return False
-        if not self.connection.connected:
-            if self._down_since is None:
-                self._down_since = time.monotonic()
-            # Cut off for half a lease: JetStream will soon give the task to another.
-            return time.monotonic() - self._down_since < lease_s / 2
-        try:
-            self.connection.call(msg.in_progress, self.timeout_s)
-        except NatsUnavailable as exc:
-            log.warning("could not extend task %s: %s", task_id, exc)
-        return True
+        if self.connection.connected:
+
+            async def extend() -> None:
+                await self.connection.nc.request(msg.reply, IN_PROGRESS, timeout=self.timeout_s)
+
+            try:
+                self.connection.call(extend, self.timeout_s + 1)
+            except (NatsUnavailable, TimeoutError, NatsTimeout) as exc:
+                log.warning("could not extend task %s: %s", task_id, exc or type(exc).__name__)
+            else:
+                self._confirmed[task_id] = time.monotonic()
+                return True
+        if time.monotonic() - self._confirmed.get(task_id, 0.0) < lease_s / 2:
+            return True
+        log.warning("task %s: lease not confirmed for %.0f s; giving it up", task_id, lease_s / 2)
+        self._forget(task_id)
+        return False
+
+    def _forget(self, task_id: str) -> Msg | None:
+        with self._lock:
+            self._confirmed.pop(task_id, None)
+            return self._inflight.pop(task_id, None)
 
     def release(self, task_id: str, worker: str, done: bool = True) -> None:
-        with self._lock:
-            msg = self._inflight.pop(task_id, None)
+        msg = self._forget(task_id)
         if msg is not None:
             self._settle(msg, "ack" if done else "nak")
 
@@ -280,7 +310,7 @@ class NatsTaskQueue:
             if how == "ack":
                 await msg.ack_sync(timeout=self.timeout_s)
             elif how == "nak":
-                await msg.nak(delay=RETRY_DELAY_S)
+                await msg.nak(delay=retry_delay(msg.metadata.num_delivered or 1))
             else:
                 await msg.term()
 

@@ -8,7 +8,7 @@ per dependency edge in the right direction.
 from __future__ import annotations
 
 import re
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from application.export.preflight import run_preflight
 from application.generation.run import Progress
@@ -281,6 +281,53 @@ def test_interrupted_run_resumes_and_finds_links_it_made_but_never_recorded(
     assert stats["issues_created"] == 49 and stats["links_created"] == 17
     assert len(exported_events(container, export_id, Export.DependencyLinked)) == 17
     assert container.app.load_session(session_id).stage == Stage.COMPLETED
+
+
+def test_a_stale_task_does_not_run_the_export(container: Container, sandbox: Sandbox) -> None:
+    """A task the export has moved on from (its message came back late, after a retry
+    made a new task) changes nothing and calls nobody."""
+    session_id = prepare_session(container)
+    export_id = start_export(container, session_id).export_id
+    before = container.app.load_export(export_id)
+    assert container.exports.run(export_id, "w1", task_id=uuid4()) == "requested"
+    after = container.app.load_export(export_id)
+    assert (after.version, after.runs) == (before.version, 0)
+    assert sandbox.stats()["issues_created"] == 0
+    assert container.exports.run(export_id, "w1", task_id=before.task_id) == "completed"
+    assert_no_duplicates(sandbox, container.app.load_export(export_id))
+
+
+def test_a_run_another_run_took_over_records_what_it_did_and_stops(
+    container: Container, sandbox: Sandbox
+) -> None:
+    """Run 1 lost its lease without noticing; run 2 started. Run 1's next write records
+    the issues it had created (Jira did create them) and then it stops; run 2 finishes
+    with one issue per ticket."""
+    session_id = prepare_session(container)
+    export_id = start_export(container, session_id).export_id
+    taken_over: list[int] = []
+
+    def still_leading() -> bool:  # run 1 believes it still holds the lease
+        export = container.app.load_export(export_id)
+        if export.issues and not taken_over:  # another worker starts a run now
+            export.start(export.retries, export.runs + 1, "w2", "test")
+            container.app.save(export)
+            taken_over.append(export.runs)
+        return True
+
+    assert container.exports.run(export_id, "w1", None, still_leading) == "interrupted"
+    assert taken_over == [2]
+    halfway = container.app.load_export(export_id)
+    assert halfway.status == "running" and halfway.runs == 2
+    stats = sandbox.stats()
+    assert 0 < len(halfway.issues) == stats["issues_created"]  # nothing left unrecorded
+    assert len(halfway.links) == stats["links_created"]  # and not completed: run 2 does
+
+    assert container.exports.run(export_id, "w2") == "completed"
+    export = container.app.load_export(export_id)
+    issues = assert_no_duplicates(sandbox, export)
+    assert_links_once(issues, export)
+    assert sandbox.stats()["issues_created"] == 49
 
 
 def test_5xx_after_commit_on_single_creates_after_a_refused_field(

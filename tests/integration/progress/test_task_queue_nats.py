@@ -5,6 +5,8 @@ back while an ended one does not."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 
@@ -12,7 +14,7 @@ import pytest
 
 from application.tasks import ClaimedTask
 from infrastructure.nats.embedded import NatsServerProcess
-from infrastructure.nats.tasks import RETRY_DELAY_S, NatsTaskQueue
+from infrastructure.nats.tasks import NatsTaskQueue, retry_delay
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(60)]
 
@@ -108,9 +110,37 @@ def test_an_interrupted_task_comes_back_and_an_unknown_kind_is_left_to_others(
     # A worker that does not run exports hands it back at once ...
     assert first.claim("w", ["generation"], LEASE_S) is None
     # ... and one that does gets it; it stops (interrupted): the task comes back.
-    claimed = claim_within(second, RETRY_DELAY_S + 3, ["export"])
+    claimed = claim_within(second, retry_delay(1) + 3, ["export"])
     second.release(claimed.task_id, "w", done=False)
-    again = claim_within(first, RETRY_DELAY_S + 3)
+    again = claim_within(first, retry_delay(claimed.attempts) + 3)
     assert again.task_id == "t-4" and again.attempts >= 2
     first.release(again.task_id, "w", done=True)
     nothing_within(second, LEASE_S * 1.5)
+
+
+def test_a_worker_whose_renewals_go_unanswered_gives_its_task_up_in_time(
+    queues: list[NatsTaskQueue], nats_server: NatsServerProcess
+) -> None:
+    """A link that dies silently: the client still thinks it is connected, but the
+    server answers nothing (here: the server is frozen with SIGSTOP). The worker must
+    stop within about half a lease of its last confirmed renewal, not go on while
+    JetStream hands its task to another worker."""
+    first, _ = queues
+    first.dispatch("t-5", "export", "s-5", {"export_id": "e-5"})
+    claimed = claim_within(first, 5)
+    assert first.renew(claimed.task_id, "w", LEASE_S)  # answered: the lease is extended
+    assert nats_server.pid is not None
+    os.kill(nats_server.pid, signal.SIGSTOP)
+    try:
+        assert first.connection.connected  # nothing tells the client the link is dead
+        results = [first.renew(claimed.task_id, "w", LEASE_S) for _ in range(3)]
+    finally:
+        os.kill(nats_server.pid, signal.SIGCONT)
+    assert results[-1] is False and True not in results[1:], results
+    assert first.state(claimed.task_id) is None  # given up: no longer shown as running
+    assert not first.renew(claimed.task_id, "w", LEASE_S)
+
+
+def test_retry_delays_grow_with_each_delivery_up_to_a_minute() -> None:
+    assert [retry_delay(n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
+    assert retry_delay(50) == 60.0
