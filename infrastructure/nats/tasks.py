@@ -43,6 +43,7 @@ from nats.js.errors import NotFoundError
 from application.tasks import ClaimedTask
 from infrastructure.nats.connection import NatsConnection, NatsUnavailable, redacted
 from infrastructure.nats.publisher import MSG_ID_HEADER
+from projections.progress import ProgressUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,10 @@ class NatsTaskQueue:
             if ack.duplicate:
                 self.duplicates += 1
 
-        self.connection.call(publish, self.timeout_s * 2 + 1)
+        try:
+            self.connection.call(publish, self.timeout_s * 2 + 1)
+        except (NatsUnavailable, TimeoutError, NatsTimeout) as exc:
+            raise ProgressUnavailable(f"cannot hand work to the workers: {exc}") from exc
 
     # --- the workers' side --------------------------------------------------------
 

@@ -90,3 +90,35 @@ def test_waiting_for_a_position_past_the_head_never_moves_past_the_head(
     later = create(container)  # the next event is still seen
     assert container.projector.wait_for(later, timeout=5)
     assert container.store.count("sessions") == 2
+
+
+def test_a_failing_projection_does_not_hold_back_the_others_in_its_follower(
+    container: Container,
+) -> None:
+    """The live follower runs live progress and the work hand-off together: with the
+    bus half-broken for one of them, the other still moves on."""
+    from infrastructure.eventstore import ApplicationEventSource
+    from projections.base import Projection, ProjectionRunner
+    from projections.progress import ProgressFollower, ProgressUnavailable
+    from projections.sessions import SessionsProjection
+    from projections.store import ViewTransaction
+
+    class Broken(Projection):
+        name = "broken"
+        tables = ("broken_rows",)
+
+        def process(self, event: object, tx: ViewTransaction) -> None:
+            raise ProgressUnavailable("the bus refuses this one")
+
+    class Sessions(SessionsProjection):
+        name = "sessions_copy"
+        tables = ("sessions_copy",)
+
+    runner = ProjectionRunner(
+        ApplicationEventSource(container.app), container.store, [Broken(), Sessions()]
+    )
+    position = create(container)
+    with pytest.raises(ProgressUnavailable, match="refuses"):
+        ProgressFollower(runner).catch_up()
+    assert container.store.position("sessions_copy") >= position
+    assert container.store.position("broken") == 0
