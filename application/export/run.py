@@ -59,10 +59,19 @@ class ExportStopped(Exception):
     """This worker must let go (shutdown or lost lease); another one resumes."""
 
 
+SEARCH_SETTLE_S = (1.0, 2.0, 4.0)  # Jira Cloud's search index is seconds behind at worst
+
+
 class ExportRunner:
-    def __init__(self, app: TicketForge, jira: Callable[[], JiraGateway]) -> None:
+    def __init__(
+        self,
+        app: TicketForge,
+        jira: Callable[[], JiraGateway],
+        search_settle_s: Sequence[float] = SEARCH_SETTLE_S,
+    ) -> None:
         self.app = app
         self.jira_factory = jira
+        self.search_settle_s = tuple(search_settle_s)
 
     # --- the run -------------------------------------------------------------
 
@@ -124,6 +133,7 @@ class _RunState:
         self.fresh: set[UUID] = set()
         self.prepared: dict[UUID, Prepared] = {}
         self.run_number = export.runs  # another run starting bumps it: we then stop
+        self.search_settle_s = runner.search_settle_s
 
     # --- bookkeeping -----------------------------------------------------------
 
@@ -246,11 +256,27 @@ class _RunState:
         self,
         items: Iterable[dict[str, Any]],
         fallbacks: Mapping[UUID, Sequence[tuple[str, str, str]]] | None = None,
+        settle_s: Sequence[float] = (),
     ) -> None:
         """Record issues that exist in Jira (found by their mark) but not in our events,
         with the manual fixes their creation implied (`fallbacks` when the caller knows
-        them, else those the ticket's own fields imply)."""
+        them, else those the ticket's own fields imply). `settle_s`: delays before
+        searching again for those not found (the search index may lag)."""
         wanted = {export_label(UUID(str(p["ticket_id"]))): UUID(str(p["ticket_id"])) for p in items}
+        found = self.find_marked(wanted)
+        # After a lost answer, an issue Jira has just made may not be searchable yet (its
+        # index lags behind; GET does not, but we do not know the key): look again a
+        # few times before anyone makes it anew.
+        for delay in settle_s:
+            missing = {label: t for label, t in wanted.items() if t not in dict(found)}
+            if not missing:
+                break
+            time.sleep(delay)
+            found += self.find_marked(missing)
+        self.record_found(found, fallbacks)
+
+    def find_marked(self, wanted: Mapping[str, UUID]) -> list[tuple[UUID, CreatedIssue]]:
+        """Issues in the project carrying the mark (label) of a wanted ticket."""
         labels = sorted(wanted)
         found: list[tuple[UUID, CreatedIssue]] = []
         for start in range(0, len(labels), SEARCH_CHUNK):
@@ -272,6 +298,13 @@ class _RunState:
                             browse_url=self.jira.browse_url(issue.key),
                         )
                         found.append((ticket_id, created))
+        return found
+
+    def record_found(
+        self,
+        found: list[tuple[UUID, CreatedIssue]],
+        fallbacks: Mapping[UUID, Sequence[tuple[str, str, str]]] | None,
+    ) -> None:
         if found:
             known = fallbacks or {}
             notes = {
@@ -380,8 +413,9 @@ class _RunState:
                 result = self.jira.create_issues([p.issue for p in batch])
             except JiraOutcomeUnknown:
                 self.recover(
-                    ({"ticket_id": p.ticket.id} for p in batch),
+                    [{"ticket_id": p.ticket.id} for p in batch],
                     {p.ticket.id: p.fallbacks for p in batch},
+                    self.search_settle_s,
                 )
                 batch = [p for p in batch if p.ticket.id not in self.export.issues]
                 for prepared in batch:
@@ -423,7 +457,9 @@ class _RunState:
             issue = self.jira.create_issue(prepared.issue)
         except JiraOutcomeUnknown:
             self.recover(
-                [{"ticket_id": prepared.ticket.id}], {prepared.ticket.id: prepared.fallbacks}
+                [{"ticket_id": prepared.ticket.id}],
+                {prepared.ticket.id: prepared.fallbacks},
+                self.search_settle_s,
             )
             if prepared.ticket.id in self.export.issues:
                 return

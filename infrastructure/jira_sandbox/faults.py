@@ -13,6 +13,8 @@
 | `rate_limit_storm_next`        | the next N API requests get 429 with `Retry-After`          |
 | `rate_limit_storm_retry_after` | that `Retry-After`, in seconds                              |
 | `missing_link_types`           | link types that do not exist (e.g. `["Blocks"]`)            |
+| `search_lag_ms`                | JQL search does not see an issue until this long after its  |
+|                                | creation (Jira Cloud's search index lags; GET does not)     |
 | `user_time_zone`               | (a setting) the user's IANA zone; JQL dates are read in it  |
 
 Counters restart for a fault whenever it is set again.
@@ -41,6 +43,7 @@ class FaultConfig:
     rate_limit_storm_next: int = 0
     rate_limit_storm_retry_after: float = 1.0
     missing_link_types: tuple[str, ...] = ()
+    search_lag_ms: float = 0.0
     # Not a fault but a setting: the API user's time zone (`/myself`'s `timeZone`), in
     # which JQL dates are read, as Jira Cloud reads them in the searching user's zone.
     user_time_zone: str = "UTC"
@@ -61,6 +64,7 @@ class FaultUpdate(BaseModel):
     rate_limit_storm_next: int | None = Field(default=None, ge=0)
     rate_limit_storm_retry_after: float | None = Field(default=None, ge=0)
     missing_link_types: list[str] | None = None
+    search_lag_ms: float | None = Field(default=None, ge=0)
     user_time_zone: str | None = None
 
     @field_validator("user_time_zone")

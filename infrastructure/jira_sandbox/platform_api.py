@@ -436,7 +436,9 @@ def _search(
     signature = hashlib.sha256(f"{request.jql}\x00{','.join(fields)}".encode()).hexdigest()[:16]
     offset = _token_offset(request.nextPageToken, signature) if request.nextPageToken else 0
     try:
-        issues, more = sandbox.store.search(query, account, offset, page_size)
+        issues, more = sandbox.store.search(
+            query, account, offset, page_size, sandbox.faults.config.search_lag_ms
+        )
     except JqlError as error:
         raise ApiError(400, [str(error)]) from error
     wanted = select_fields(fields, default_all=False)

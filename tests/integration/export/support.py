@@ -78,6 +78,7 @@ class Sandbox:
             unauthorized_from_request=0,
             rate_limit_storm_next=0,
             missing_link_types=[],
+            search_lag_ms=0,
         )
 
     def stats(self) -> dict[str, Any]:

@@ -144,6 +144,24 @@ def test_5xx_after_commit_is_found_by_its_mark_not_created_again(
     ]
 
 
+def test_a_lost_answer_while_the_search_index_lags_creates_nothing_twice(
+    container: Container, sandbox: Sandbox
+) -> None:
+    """Jira stored the bulk create but the answer was lost, and its search index shows new
+    issues only 1.5 s later (as Jira Cloud's may): the run searches again before it would
+    create anything anew, and finds them all."""
+    session_id = prepare_session(container)
+    container.start()
+    sandbox.faults(fail_create_next=1, search_lag_ms=1500)
+    export = wait_export(container, start_export(container, session_id).export_id)
+    assert export.status == "completed", export.failure
+    issues = assert_no_duplicates(sandbox, export)
+    assert_links_once(issues, export)
+    assert sandbox.stats()["issues_created"] == 49
+    events = exported_events(container, export.id, Export.TicketExported)
+    assert len(events) == 49 and all(e.found_by_search for e in events)
+
+
 def test_5xx_after_commit_then_the_run_dies_and_the_retry_finds_the_issues(
     container: Container, sandbox: Sandbox
 ) -> None:
