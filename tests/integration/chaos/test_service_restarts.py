@@ -218,6 +218,7 @@ def test_postgres_away_and_restarted_mid_export_api_503_then_recovers_and_export
     auth = {"Authorization": f"Bearer {token}"}
     session_id = prepare_session(container, "nestwatch")
     container.start()
+    assert container.settle(), "the read models did not catch up"  # the API reads them
     assert nats_server.url is not None
     workers = WorkerProcesses(
         worker_env(container.settings, sandbox.server, nats_server.url), tmp_path
