@@ -19,6 +19,7 @@ well before JetStream hands the task to somebody else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -137,6 +138,7 @@ class NatsTaskQueue:
         )
         self._ready = False
         self._subs: dict[int, JetStreamContext.PullSubscription] = {}
+        self._stale_subs: list[JetStreamContext.PullSubscription] = []
         self._inflight: dict[str, Msg] = {}
         # When the server last confirmed each task's lease (delivery, or a renewal it
         # answered): JetStream redelivers `lease_s` after that, whatever we sent since.
@@ -151,6 +153,7 @@ class NatsTaskQueue:
     def _connected(self) -> None:
         # A restarted server may have lost the stream, and its subscriptions are gone.
         self._ready = False
+        self._stale_subs.extend(self._subs.values())  # unsubscribed by the next fetch
         self._subs = {}
         self._down_since = None
 
@@ -228,6 +231,9 @@ class NatsTaskQueue:
 
         async def fetch() -> Msg | None:
             js = await self._ensure()
+            while self._stale_subs:  # from before a reconnect: nothing may land there
+                with contextlib.suppress(Exception):
+                    await self._stale_subs.pop().unsubscribe()
             sub = self._subs.get(key)
             if sub is None:
                 sub = await js.pull_subscribe(
