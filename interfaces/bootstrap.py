@@ -29,7 +29,7 @@ from infrastructure.nats.stream import ProgressStream
 from infrastructure.sql.database import Database, PostgresDatabase, SQLiteDatabase
 from infrastructure.sql.leases import PostgresLeaderLock, SqliteLeaderLock
 from infrastructure.sql.readmodels import SqlReadModelStore
-from infrastructure.sql.tasks import SqlTaskQueue
+from infrastructure.sql.tasks import SqlTaskQueue, open_tasks
 from infrastructure.sql.users import SqlUserDirectory
 from interfaces.settings import Settings
 from projections.audit import AuditProjection
@@ -274,6 +274,8 @@ def bootstrap(
     # it hands work to its own worker threads through the `rm_tasks` read model.
     local_queue = SqlTaskQueue(db)
     queue: TaskQueue = live.tasks if live is not None else local_queue
+    if live is not None:
+        live.tasks.open_tasks = lambda: open_tasks(db)
     users = SqlUserDirectory(db)
     drafter_for = _drafter_factory(settings)
     generation = GenerationRunner(app, drafter_for, settings.generation_concurrency)

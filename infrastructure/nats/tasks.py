@@ -91,15 +91,18 @@ def subject_for(kind: str) -> str:
     return f"{SUBJECT_PREFIX}.{kind}"
 
 
-async def ensure_task_stream(js: JetStreamContext, stream: TaskStream, ack_wait_s: float) -> None:
-    """Create the stream and the workers' consumer if missing; bring their settings to ours."""
+async def ensure_task_stream(js: JetStreamContext, stream: TaskStream, ack_wait_s: float) -> bool:
+    """Create the stream and the workers' consumer if missing; bring their settings to ours.
+    True when the stream had to be created (a new deployment, or NATS lost its store)."""
     wanted = stream.config()
+    created = False
     try:
         info = await js.stream_info(stream.name)
         if info.config.duplicate_window != wanted.duplicate_window:
             await js.update_stream(wanted)
     except NotFoundError:
         await js.add_stream(wanted)
+        created = True
     consumer = stream.consumer_config(ack_wait_s)
     try:
         current = await js.consumer_info(stream.name, stream.consumer)
@@ -107,6 +110,7 @@ async def ensure_task_stream(js: JetStreamContext, stream: TaskStream, ack_wait_
             await js.add_consumer(stream.name, consumer)  # an update of the durable
     except NotFoundError:
         await js.add_consumer(stream.name, consumer)
+    return created
 
 
 def retry_delay(delivered: int) -> float:
@@ -147,6 +151,11 @@ class NatsTaskQueue:
         self._down_since: float | None = None
         self.dispatched = 0
         self.duplicates = 0
+        self.redispatched = 0
+        # The unfinished tasks (from the read models): handed out again when the stream
+        # had to be created, as NATS may have lost what it held (see `_redispatch`).
+        self.open_tasks: Callable[[], Sequence[ClaimedTask]] | None = None
+        self._closed = threading.Event()
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -161,6 +170,7 @@ class NatsTaskQueue:
         self.connection.start()
 
     def close(self) -> None:
+        self._closed.set()
         self.connection.close()
 
     def wait_connected(self, timeout_s: float = 10.0) -> bool:
@@ -184,9 +194,36 @@ class NatsTaskQueue:
     async def _ensure(self) -> JetStreamContext:
         js = self.connection.js
         if not self._ready:
-            await ensure_task_stream(js, self.stream, self.lease_s)
+            created = await ensure_task_stream(js, self.stream, self.lease_s)
             self._ready = True
+            if created and self.open_tasks is not None:
+                threading.Thread(
+                    target=self._redispatch, name="task-redispatch", daemon=True
+                ).start()
         return js
+
+    def _redispatch(self) -> None:
+        """Hand every unfinished task out again, once the stream had to be created.
+
+        On a new deployment there is none (or the dispatch projection's own messages,
+        which the message id deduplicates). After NATS lost its store, these are the
+        tasks it lost: queued ones, and running ones whose worker can no longer renew
+        its lease. We wait one lease first, so that such a worker has given its task
+        up (it does after half a lease without an answer) before another gets it.
+        """
+        if self._closed.wait(self.lease_s) or self.open_tasks is None:
+            return
+        tasks = self.open_tasks()
+        for task in tasks:
+            try:
+                self.dispatch(task.task_id, task.kind, task.session_id, task.payload)
+                self.redispatched += 1
+            except ProgressUnavailable as exc:
+                log.error("could not hand task %s out again: %s", task.task_id, exc)
+        if tasks:
+            log.warning(
+                "the task stream was created anew: %d open task(s) handed out again", len(tasks)
+            )
 
     def ensure(self) -> None:
         """Create the stream and consumer now (`ticketforge setup`)."""

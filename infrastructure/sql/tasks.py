@@ -10,6 +10,26 @@ from application.tasks import ClaimedTask
 from infrastructure.sql.database import Database
 
 
+def open_tasks(db: Database) -> list[ClaimedTask]:
+    """Every task requested and not yet ended, oldest first."""
+    with db.read() as cur:
+        cur.execute(
+            "SELECT task_id, kind, session_id, payload, attempts FROM rm_tasks"
+            " WHERE finished_at IS NULL ORDER BY created_at"
+        )
+        rows = cur.fetchall()
+    return [
+        ClaimedTask(
+            task_id=row[0],
+            kind=row[1],
+            session_id=row[2],
+            payload=json.loads(row[3]),
+            attempts=int(row[4]),
+        )
+        for row in rows
+    ]
+
+
 class SqlTaskQueue:
     waits_for_work = False
 

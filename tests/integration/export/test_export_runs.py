@@ -14,6 +14,7 @@ from application.export.preflight import run_preflight
 from application.generation.run import Progress
 from domain.export import Export
 from domain.session import Session, Stage
+from infrastructure.sql.tasks import open_tasks
 from interfaces.bootstrap import Container
 from projections import exports as exports_view
 from projections import tickets as tickets_view
@@ -311,8 +312,13 @@ def test_a_stale_task_does_not_run_the_export(container: Container, sandbox: San
     after = container.app.load_export(export_id)
     assert (after.version, after.runs) == (before.version, 0)
     assert sandbox.stats()["issues_created"] == 0
+    assert container.settle()
+    db = container.store.db  # type: ignore[attr-defined]
+    assert [t.task_id for t in open_tasks(db)] == [str(before.task_id)]  # what NATS would lose
     assert container.exports.run(export_id, "w1", task_id=before.task_id) == "completed"
     assert_no_duplicates(sandbox, container.app.load_export(export_id))
+    assert container.settle()
+    assert open_tasks(db) == []
 
 
 def test_a_run_another_run_took_over_records_what_it_did_and_stops(

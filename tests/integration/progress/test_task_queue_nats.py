@@ -144,3 +144,35 @@ def test_a_worker_whose_renewals_go_unanswered_gives_its_task_up_in_time(
 def test_retry_delays_grow_with_each_delivery_up_to_a_minute() -> None:
     assert [retry_delay(n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
     assert retry_delay(50) == 60.0
+
+
+def test_tasks_nats_lost_with_its_store_are_handed_out_again(
+    nats_server: NatsServerProcess,
+) -> None:
+    """NATS comes back without its store (a lost volume): the stream is created anew and,
+    one lease later, every unfinished task the read models know of is dispatched again,
+    exactly once however many times it is asked."""
+    import shutil
+
+    from application.tasks import ClaimedTask as Task
+
+    open_now = [Task("t-6", "export", "s-6", {"export_id": "e-6"}, 0)]
+    queue = NatsTaskQueue(lambda: nats_server.url, lease_s=LEASE_S, poll_s=0.2, name="q-lost")
+    queue.open_tasks = lambda: open_now
+    queue.start()
+    try:
+        assert queue.wait_connected(10)
+        queue.dispatch("t-6", "export", "s-6", {"export_id": "e-6"})  # stream created
+        first = claim_within(queue, 5)
+        assert first.task_id == "t-6"  # a worker has it ... and NATS loses everything
+        nats_server.kill()
+        shutil.rmtree(nats_server.store_dir / "store")
+        nats_server.start()
+        assert queue.wait_connected(10)
+        again = claim_within(queue, LEASE_S + 10)  # the claim re-creates the stream
+        assert (again.task_id, again.payload) == ("t-6", {"export_id": "e-6"})
+        assert queue.redispatched >= 1
+        queue.release(again.task_id, "w", done=True)
+        nothing_within(queue, LEASE_S * 1.5)
+    finally:
+        queue.close()
