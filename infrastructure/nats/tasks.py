@@ -213,7 +213,11 @@ class NatsTaskQueue:
         """
         if self._closed.wait(self.lease_s) or self.open_tasks is None:
             return
-        tasks = self.open_tasks()
+        try:
+            tasks = self.open_tasks()
+        except Exception:
+            log.exception("could not list the unfinished tasks to hand them out again")
+            return
         for task in tasks:
             try:
                 self.dispatch(task.task_id, task.kind, task.session_id, task.payload)
