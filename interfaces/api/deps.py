@@ -170,6 +170,10 @@ def settle(container: Container, response: Response, position: int | None) -> No
 
 def session_doc(container: Container, session_id: UUID, user: User) -> dict[str, Any]:
     doc = container.store.get(sessions_view.TABLE, str(session_id))
+    if doc is None:  # perhaps created a moment ago, by another process: wait for the view
+        head = container.app.head_position()
+        if container.projector.wait_for(head, 2.0, (sessions_view.SessionsProjection.name,)):
+            doc = container.store.get(sessions_view.TABLE, str(session_id))
     if doc is None or (doc["owner"] != user.name and not user.is_admin):
         raise ApiError(
             404,

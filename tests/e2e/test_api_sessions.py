@@ -148,3 +148,21 @@ def test_readyz_reports_its_checks(api: Api) -> None:
     assert body["checks"]["event_store"]["head"] >= 1
     assert body["checks"]["projections"]["ok"] is True
     assert {"sessions", "tickets", "work_queue"} <= set(body["checks"]["projections"]["lag"])
+
+
+def test_a_session_written_by_another_process_a_moment_ago_is_found(api: Api) -> None:
+    """Another API process created it; our read models have not seen it yet (no
+    background projector here at all): the lookup catches up instead of a 404."""
+    from application.users import User
+
+    api.container.projector.stop()
+    created = api.container.app.create_session(
+        name="elsewhere",
+        site={"site_name": "x"},
+        jira_project_key="TF",
+        issue_type="Task",
+        user=User("alice"),
+    )
+    assert api.container.store.get("sessions", str(created.session_id)) is None
+    assert api.session(str(created.session_id))["name"] == "elsewhere"
+    assert_error(api.get(f"/api/sessions/{created.session_id}", user="bob"), 404, "not found")
