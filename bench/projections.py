@@ -47,6 +47,7 @@ from domain.session import Session
 from infrastructure.eventstore import ApplicationEventSource, PostgresEventWaker
 from infrastructure.sql.database import Database, PostgresDatabase, SQLiteDatabase
 from infrastructure.sql.readmodels import SqlReadModelStore
+from interfaces.bootstrap import POLL_INTERVAL_S
 from interfaces.settings import Settings
 from projections.audit import AuditProjection
 from projections.base import Projection, ProjectionRunner
@@ -389,7 +390,7 @@ def lag_under_load(
         runner.start(poll_interval=2.0)
         waker.start()
     else:
-        runner.start(poll_interval=0.2)
+        runner.start(poll_interval=POLL_INTERVAL_S)
     time.sleep(0.5)
     user = User(ACTOR)
     ticket_id = next(iter(app.load_session(session_id).tickets))
@@ -474,7 +475,11 @@ def measure(options: Options) -> list[BackendFigures]:
                     rebuilds.append(Rebuild(projection.name, position, ours, ours_cpu))
                 latency = command_latency(backend, options.session_events, options.commands)
                 lag = lag_under_load(backend, options.rate, options.load_seconds)
-                how = "LISTEN/NOTIFY" if backend.name == "PostgreSQL" else "polling every 200 ms"
+                how = (
+                    "LISTEN/NOTIFY"
+                    if backend.name == "PostgreSQL"
+                    else f"polling every {POLL_INTERVAL_S * 1000:.0f} ms"
+                )
                 measured.append(
                     BackendFigures(backend.name, library, library_cpu, rebuilds, latency, lag, how)
                 )

@@ -101,7 +101,9 @@ class Container:
         if self._started:
             return
         if projections:
-            self.projector.start(poll_interval=0.2 if self.waker is None else 2.0)
+            self.projector.start(
+                poll_interval=POLL_INTERVAL_S if self.waker is None else NOTIFIED_POLL_INTERVAL_S
+            )
             if self.waker is not None:
                 self.waker.start()
         if self.live_progress is not None:
@@ -189,6 +191,12 @@ class JiraConnector:
                 self._sandbox.stop()
                 self._sandbox = None
 
+
+# How often a projector looks for new events written by other processes: on SQLite
+# by polling (a read; the write lock is taken only when there is something to do),
+# on PostgreSQL LISTEN/NOTIFY wakes it and the poll is only a fallback.
+POLL_INTERVAL_S = 0.05
+NOTIFIED_POLL_INTERVAL_S = 2.0
 
 SANDBOX_EMAIL = "demo@example.com"
 SANDBOX_TOKEN = "demo-token"  # noqa: S105 - the sandbox's documented demo credential

@@ -261,12 +261,20 @@ class ProjectionRunner:
         """Process what is there now (up to `until`); return the committed position."""
         projection = self.projections[name]
         with self._locks[name]:
+            first = True
             while True:
                 # Never past the real head: a position is a promise that every event up
                 # to it was seen, and ids beyond the head have not been written yet.
                 head = self.source.head()
                 if until is not None:
                     head = min(head, until)
+                if first and head > 0:
+                    # Nothing new is the common case when polling: a plain read says so
+                    # without the write lock (SQLite has one writer at a time).
+                    position = self.store.position(name)
+                    if position >= head:
+                        return position
+                first = False
                 with self.store.transaction(name) as tx:
                     if tx.position >= head:
                         return tx.position
