@@ -267,9 +267,9 @@ class Clocks:
         self.sent: dict[int, list[float]] = {}
         self._sse = progress_api._sse
 
-        def timed_sse(item_seq: int, message: dict[str, Any]) -> str:
-            text = self._sse(item_seq, message)
-            self.sent.setdefault(int(message["sequence"]), []).append(time.time())
+        def timed_sse(item: Any) -> str:
+            text = self._sse(item)
+            self.sent.setdefault(int(item.message["sequence"]), []).append(time.time())
             return text
 
         progress_api._sse = timed_sse

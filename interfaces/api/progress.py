@@ -70,9 +70,10 @@ def _resume_point(last_event_id: str | None, after: int | None) -> int | None:
     return int(last_event_id)
 
 
-def _sse(item_seq: int, message: dict[str, Any]) -> str:
-    data = json.dumps(message, separators=(",", ":"))
-    return f"id: {item_seq}\nevent: {message.get('type', 'progress')}\ndata: {data}\n\n"
+def _sse(item: Any) -> str:
+    """One SSE event; `item.data` is the message as JSON, encoded once for all clients."""
+    kind = item.message.get("type", "progress")
+    return f"id: {item.seq}\nevent: {kind}\ndata: {item.data}\n\n"
 
 
 @router.get(
@@ -99,7 +100,7 @@ async def progress_stream(
                 if item is None:
                     yield ": keep-alive\n\n"
                     continue
-                yield _sse(item.seq, item.message)
+                yield _sse(item)
                 if is_terminal(item.message):
                     return
         except ProgressUnavailable as exc:

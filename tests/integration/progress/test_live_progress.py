@@ -212,3 +212,107 @@ def test_websocket_resumes_after_a_sequence_with_token_in_query_or_header(
     assert resumed == frames[21:]
     with client.websocket_connect(base, headers=headers) as ws:
         assert receive_until_terminal(ws) == frames[-1:]
+
+
+def test_clients_watching_one_session_share_one_consumer_and_see_the_same_messages(
+    live: Container, alice: tuple[User, str]
+) -> None:
+    """Many watchers of one session cost one JetStream consumer in this process (not one
+    each); each still gets the current state first, then every message in order; a
+    client resuming inside the hub's window joins it too; the last one out closes it."""
+    import asyncio
+
+    import nats
+
+    from infrastructure.nats.subscriber import SharedSubscription
+
+    user, _ = alice
+    session_id = new_session(live, user)
+    generate(live, user, session_id)
+    wait_until(lambda: progress_caught_up(live))
+    assert live.live_progress is not None
+    feed = live.live_progress.feed
+    url = live.live_progress.url()
+    assert url is not None
+
+    async def consumers() -> int:
+        nc = await nats.connect(url)
+        try:
+            info = await nc.jetstream().stream_info(feed.stream.name)
+            return int(info.state.consumer_count)
+        finally:
+            await nc.close()
+
+    async def watch() -> tuple[list[int], list[int], int, int]:
+        before = await consumers()
+        watchers = [await feed.open(session_id) for _ in range(5)]
+        assert all(isinstance(w, SharedSubscription) for w in watchers)
+        assert len({id(w.hub) for w in watchers}) == 1  # type: ignore[union-attr]
+        during = await consumers()
+        live.worker.start(1)
+        seen: list[list[int]] = []
+        for watcher in watchers:
+            seqs = []
+            while (item := await watcher.next(5)) is not None:
+                seqs.append(item.message["sequence"])
+                if item.message["type"] == "processing_complete":
+                    break
+            seen.append(seqs)
+        first_seq = watchers[0].hub.items[0].seq  # type: ignore[union-attr]
+        resumed = await feed.open(session_id, first_seq)  # inside the window: shared
+        assert isinstance(resumed, SharedSubscription)
+        again = []
+        while (item := await resumed.next(0.5)) is not None:
+            again.append(item.message["sequence"])
+        for watcher in [*watchers, resumed]:
+            await watcher.close()
+        after = await consumers()
+        assert len({tuple(s) for s in seen}) == 1  # all the same
+        return seen[0], again, during - before, after - before
+
+    seqs, again, added, left = asyncio.run(watch())
+    assert seqs == list(range(1, MESSAGES_PER_RUN + 1))  # the current state (1), then all
+    assert again == seqs[1:]
+    assert added == 1 and left == 0
+
+
+def test_a_watcher_that_falls_behind_the_shared_buffer_is_told_to_reconnect(
+    live: Container, alice: tuple[User, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rather than skip messages silently: it gets ProgressUnavailable (the SSE bridge
+    sends `unavailable`, and the browser reconnects with its Last-Event-ID)."""
+    import asyncio
+
+    from infrastructure.nats import subscriber
+    from projections.progress import ProgressUnavailable
+
+    monkeypatch.setattr(subscriber, "HUB_BUFFER", 5)
+    user, _ = alice
+    session_id = new_session(live, user)
+    generate(live, user, session_id)
+    wait_until(lambda: progress_caught_up(live))
+    assert live.live_progress is not None
+    feed = live.live_progress.feed
+
+    async def watch() -> tuple[int, str]:
+        fast, slow = await feed.open(session_id), await feed.open(session_id)
+        first = await slow.next(5)
+        assert first is not None
+        live.worker.start(1)
+        read = 0
+        while (item := await fast.next(5)) is not None:
+            read += 1
+            if item.message["type"] == "processing_complete":
+                break
+        try:
+            await slow.next(1)
+        except ProgressUnavailable as exc:
+            return read, str(exc)
+        finally:
+            await fast.close()
+            await slow.close()
+        return read, "no error"
+
+    read, error = asyncio.run(watch())
+    assert read == MESSAGES_PER_RUN
+    assert "fell behind" in error

@@ -171,7 +171,10 @@ def test_tasks_nats_lost_with_its_store_are_handed_out_again(
         assert queue.wait_connected(10)
         again = claim_within(queue, LEASE_S + 10)  # the claim re-creates the stream
         assert (again.task_id, again.payload) == ("t-6", {"export_id": "e-6"})
-        assert queue.redispatched >= 1
+        deadline = time.monotonic() + 5  # counted just after the publish was acknowledged
+        while queue.redispatched < 1:
+            assert time.monotonic() < deadline, "the task did not come back by re-dispatch"
+            time.sleep(0.01)
         queue.release(again.task_id, "w", done=True)
         nothing_within(queue, LEASE_S * 1.5)
     finally:
