@@ -211,8 +211,8 @@ class ApplicationEventSource:
                 ):
                     curs.execute(json_statement, (after, stop, limit), prepare=True)
                     found = curs.fetchone()
-            except (psycopg.DataError, DataError):  # a state that is not UTF-8 text
-                return None
+            except (psycopg.DataError, DataError, psycopg.errors.ProgramLimitExceeded):
+                return None  # a state that is not UTF-8 text, or a batch over 1 GB as one value
             if found is None or found[0] is None:
                 return []
             to_id = fast.uuid if uuids else str

@@ -119,6 +119,10 @@ class Settings(BaseSettings):
                 # replaced, not tried.
                 POSTGRES_CONNECT_TIMEOUT="1",
                 POSTGRES_PRE_PING="y",
+                # The projections rely on notification ids committing in order (the
+                # library's plain insert locks the table for that); its stored-function
+                # insert does not, and an id committed late would be skipped for good.
+                POSTGRES_ENABLE_DB_FUNCTIONS="n",
             )
         else:
             self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,9 @@ def _eta(elapsed: float | None, done: int, remaining: int) -> float | None:
 class ProgressProjection(Projection):
     name: ClassVar[str] = "progress"
     tables: ClassVar[tuple[str, ...]] = (SESSIONS, TASKS, TITLES)
+    # A rebuild publishes nothing, and its swap would move the position past events the
+    # live copy had not published yet: those messages would never go out.
+    rebuildable: ClassVar[bool] = False
 
     def __init__(self, publisher: ProgressPublisher, max_age_s: float | None = None) -> None:
         self.publisher = publisher

@@ -7,8 +7,10 @@ SQLite by `BEGIN IMMEDIATE` (one writer per file), PostgreSQL by an advisory loc
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,6 +72,10 @@ class _QmarkCursor:
             copy.write(data)  # encoded as the connection's client encoding
 
 
+class _ThreadHolder:
+    """Lives in a thread's locals only: its finalizer runs when the thread ends."""
+
+
 class SQLiteDatabase:
     dialect = "sqlite"
 
@@ -91,9 +97,22 @@ class SQLiteDatabase:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={int(self.timeout_s * 1000)}")
             self._local.conn = conn
+            # A thread's locals go when it ends (the API's idle worker threads do, a
+            # rebuild's threads do): its connection is closed with them.
+            holder = _ThreadHolder()
+            self._local.holder = holder
+            weakref.finalize(holder, self._forget, conn)
             with self._guard:
                 self._all.append(conn)
         return conn
+
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        with self._guard:
+            if conn not in self._all:
+                return  # closed already (release_thread, close)
+            self._all.remove(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
     @contextmanager
     def transaction(self, lock: str | None = None) -> Iterator[Cursor]:
@@ -129,10 +148,7 @@ class SQLiteDatabase:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             self._local.conn = None
-            with self._guard:
-                if conn in self._all:
-                    self._all.remove(conn)
-            conn.close()
+            self._forget(conn)
 
     def close(self) -> None:
         with self._guard:

@@ -122,3 +122,18 @@ def test_a_failing_projection_does_not_hold_back_the_others_in_its_follower(
         ProgressFollower(runner).catch_up()
     assert container.store.position("sessions_copy") >= position
     assert container.store.position("broken") == 0
+
+
+@pytest.mark.postgres
+def test_the_stored_function_insert_stays_off_whatever_the_environment_says(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Projections need notification ids to commit in order (the library's table lock);
+    its stored-function insert skips that lock, so an operator's environment cannot
+    turn it on."""
+    monkeypatch.setenv("POSTGRES_ENABLE_DB_FUNCTIONS", "y")
+    container = bootstrap(make_settings("postgres", tmp_path, request))
+    try:
+        assert container.app.recorder.datastore.enable_db_functions is False  # type: ignore[attr-defined]
+    finally:
+        container.close()
