@@ -214,6 +214,16 @@ def test_websocket_resumes_after_a_sequence_with_token_in_query_or_header(
         assert receive_until_terminal(ws) == frames[-1:]
 
 
+def requested_and_fed(live: Container, user: User) -> tuple[UUID, Any]:
+    """A session whose generation waits for a worker (its first message is out), and
+    the API's progress feed."""
+    session_id = new_session(live, user)
+    generate(live, user, session_id)
+    wait_until(lambda: progress_caught_up(live))
+    assert live.live_progress is not None
+    return session_id, live.live_progress.feed
+
+
 def test_clients_watching_one_session_share_one_consumer_and_see_the_same_messages(
     live: Container, alice: tuple[User, str]
 ) -> None:
@@ -226,12 +236,8 @@ def test_clients_watching_one_session_share_one_consumer_and_see_the_same_messag
 
     from infrastructure.nats.subscriber import SharedSubscription
 
-    user, _ = alice
-    session_id = new_session(live, user)
-    generate(live, user, session_id)
-    wait_until(lambda: progress_caught_up(live))
+    session_id, feed = requested_and_fed(live, alice[0])
     assert live.live_progress is not None
-    feed = live.live_progress.feed
     url = live.live_progress.url()
     assert url is not None
 
@@ -287,12 +293,7 @@ def test_a_watcher_that_falls_behind_the_shared_buffer_is_told_to_reconnect(
     from projections.progress import ProgressUnavailable
 
     monkeypatch.setattr(subscriber, "HUB_BUFFER", 5)
-    user, _ = alice
-    session_id = new_session(live, user)
-    generate(live, user, session_id)
-    wait_until(lambda: progress_caught_up(live))
-    assert live.live_progress is not None
-    feed = live.live_progress.feed
+    session_id, feed = requested_and_fed(live, alice[0])
 
     async def watch() -> tuple[int, str]:
         fast, slow = await feed.open(session_id), await feed.open(session_id)
