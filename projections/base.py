@@ -260,27 +260,28 @@ class ProjectionRunner:
     def pump(self, name: str, until: int | None = None) -> int:
         """Process what is there now (up to `until`); return the committed position."""
         projection = self.projections[name]
+
+        def head_now() -> int:
+            # Never past the real head: a position is a promise that every event up to
+            # it was seen, and ids beyond the head have not been written yet.
+            head = self.source.head()
+            return head if until is None else min(head, until)
+
         with self._locks[name]:
-            first = True
+            # Nothing new is the common case when polling: a plain read says so without
+            # the write lock (SQLite has one writer at a time).
+            head = head_now()
+            position = self.store.position(name)
+            if head > 0 and position >= head:
+                return position
             while True:
-                # Never past the real head: a position is a promise that every event up
-                # to it was seen, and ids beyond the head have not been written yet.
-                head = self.source.head()
-                if until is not None:
-                    head = min(head, until)
-                if first and head > 0:
-                    # Nothing new is the common case when polling: a plain read says so
-                    # without the write lock (SQLite has one writer at a time).
-                    position = self.store.position(name)
-                    if position >= head:
-                        return position
-                first = False
                 with self.store.transaction(name) as tx:
                     if tx.position >= head:
                         return tx.position
                     done_to = self._process_batch(projection, tx, head)
                 if self.on_batch is not None:
                     self.on_batch(name, done_to)
+                head = head_now()
 
     def pump_all(self) -> None:
         for name in self.projections:
@@ -299,17 +300,26 @@ class ProjectionRunner:
                 self.on_leadership(name, leading)
         return leading
 
-    def pump_led(self) -> None:
-        """One round of the background loop: catch up every projection we lead."""
-        failed = []
+    def pump_leading(self) -> tuple[int, list[tuple[str, Exception]]]:
+        """Catch up every projection we lead, each on its own: one that fails does not
+        stall the others. The last committed position, and the failures by name."""
+        position = 0
+        failures: list[tuple[str, Exception]] = []
         for name in self.projections:
             if self.leads(name):
                 try:
-                    self.pump(name)
-                except Exception:  # one broken projection must not stall the others
-                    log.exception("projection %s: batch failed; retrying", name)
-                    failed.append(name)
-        if failed:
+                    position = self.pump(name)
+                except Exception as exc:
+                    failures.append((name, exc))
+        return position, failures
+
+    def pump_led(self) -> None:
+        """One round of the background loop: catch up every projection we lead."""
+        _, failures = self.pump_leading()
+        for name, exc in failures:
+            log.error("projection %s: batch failed; retrying", name, exc_info=exc)
+        if failures:
+            failed = [name for name, _ in failures]
             raise RuntimeError(f"projections {failed} failed; their positions did not move")
 
     def wait_for(

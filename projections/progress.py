@@ -560,22 +560,12 @@ class ProgressFollower:
         self._thread: threading.Thread | None = None
 
     def catch_up(self) -> int:
-        """Catch up every projection of the runner that this process leads.
-
-        Each on its own: one that fails (live progress with the bus half-broken, say)
-        does not hold back the others (handing work to the workers); the first
-        failure is raised once every projection has had its turn.
-        """
-        position = 0
-        failure: Exception | None = None
-        for name in self.runner.projections:
-            if self.runner.leads(name):
-                try:
-                    position = self.runner.pump(name)
-                except Exception as exc:
-                    failure = failure or exc
-        if failure is not None:
-            raise failure
+        """Catch up every projection of the runner that this process leads, each on its
+        own: one that fails (live progress with the bus half-broken, say) does not hold
+        back the others (handing work to the workers); the first failure is raised."""
+        position, failures = self.runner.pump_leading()
+        if failures:
+            raise failures[0][1]
         return position
 
     def start(self) -> None:

@@ -268,7 +268,8 @@ class _RunState:
         # index lags behind; GET does not, but we do not know the key): look again a
         # few times before anyone makes it anew.
         for delay in settle_s:
-            missing = {label: t for label, t in wanted.items() if t not in dict(found)}
+            seen = {ticket_id for ticket_id, _ in found}
+            missing = {label: t for label, t in wanted.items() if t not in seen}
             if not missing:
                 break
             time.sleep(delay)

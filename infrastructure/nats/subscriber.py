@@ -202,6 +202,7 @@ class ProgressSubscription:
 
 
 HUB_BUFFER = 1000  # messages a session's hub keeps for clients that read slowly
+KEEPALIVE_POLL_S = 15.0  # how long a hub waits on NATS per call (it loops)
 
 
 class _Hub:
@@ -316,9 +317,6 @@ class SharedSubscription:
         if not self._closed:
             self._closed = True
             await self._release(self.hub)
-
-
-KEEPALIVE_POLL_S = 15.0
 
 
 Subscription = ProgressSubscription | SharedSubscription

@@ -148,7 +148,6 @@ class NatsTaskQueue:
         # answered): JetStream redelivers `lease_s` after that, whatever we sent since.
         self._confirmed: dict[str, float] = {}
         self._lock = threading.Lock()
-        self._down_since: float | None = None
         self.dispatched = 0
         self.duplicates = 0
         self.redispatched = 0
@@ -164,7 +163,6 @@ class NatsTaskQueue:
         self._ready = False
         self._stale_subs.extend(self._subs.values())  # unsubscribed by the next fetch
         self._subs = {}
-        self._down_since = None
 
     def start(self) -> None:
         self.connection.start()
@@ -264,8 +262,6 @@ class NatsTaskQueue:
     def claim(self, worker: str, kinds: Sequence[str], lease_s: float) -> ClaimedTask | None:
         """Wait up to `poll_s` for a task; None when none came (or NATS is away)."""
         if not self.connection.connected:
-            if self._down_since is None:
-                self._down_since = time.monotonic()
             time.sleep(self.poll_s)
             return None
         key = threading.get_ident()

@@ -42,10 +42,6 @@ class Database(Protocol):
     @contextmanager
     def read(self) -> Iterator[Cursor]: ...
 
-    def release_thread(self) -> None:
-        """A thread that is about to end gives back what it holds (its connection)."""
-        ...
-
     def close(self) -> None: ...
 
 
@@ -109,7 +105,7 @@ class SQLiteDatabase:
     def _forget(self, conn: sqlite3.Connection) -> None:
         with self._guard:
             if conn not in self._all:
-                return  # closed already (release_thread, close)
+                return  # closed already (by close())
             self._all.remove(conn)
         with contextlib.suppress(sqlite3.Error):
             conn.close()
@@ -143,12 +139,6 @@ class SQLiteDatabase:
         """How many threads hold a connection (each thread opens its own)."""
         with self._guard:
             return len(self._all)
-
-    def release_thread(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            self._local.conn = None
-            self._forget(conn)
 
     def close(self) -> None:
         with self._guard:
@@ -193,9 +183,6 @@ class PostgresDatabase:
     def read(self) -> Iterator[Cursor]:
         with self.pool.connection() as conn, conn.cursor() as cursor:
             yield _QmarkCursor(cursor)
-
-    def release_thread(self) -> None:
-        """Connections go back to the pool after each use already."""
 
     def close(self) -> None:
         self.pool.close()

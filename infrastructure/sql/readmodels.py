@@ -527,18 +527,16 @@ class ShadowWriter:
             raise self._error
 
     def _run(self) -> None:
-        try:
-            while (item := self._pending.get()) is not None:
-                if self._error is None:
-                    try:
-                        self._commit(*item)
-                    except BaseException as exc:
-                        self._error = exc
-                with self._busy:
-                    self._unsettled -= 1
-                    self._busy.notify_all()
-        finally:
-            self._store.db.release_thread()
+        # Its SQLite connection is closed when this thread ends (SQLiteDatabase).
+        while (item := self._pending.get()) is not None:
+            if self._error is None:
+                try:
+                    self._commit(*item)
+                except BaseException as exc:
+                    self._error = exc
+            with self._busy:
+                self._unsettled -= 1
+                self._busy.notify_all()
 
     def _commit(self, start: int, batch: DetachedViewTransaction) -> None:  # in the writer
         with self._store.db.transaction(lock=f"projection:{self._shadow}") as cur:

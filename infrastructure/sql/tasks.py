@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from application.tasks import ClaimedTask
 from infrastructure.sql.database import Database
@@ -18,16 +19,18 @@ def open_tasks(db: Database) -> list[ClaimedTask]:
             " WHERE finished_at IS NULL ORDER BY created_at"
         )
         rows = cur.fetchall()
-    return [
-        ClaimedTask(
-            task_id=row[0],
-            kind=row[1],
-            session_id=row[2],
-            payload=json.loads(row[3]),
-            attempts=int(row[4]),
-        )
-        for row in rows
-    ]
+    return [_task(row, int(row[4])) for row in rows]
+
+
+def _task(row: Sequence[Any], attempts: int) -> ClaimedTask:
+    """A task from `SELECT task_id, kind, session_id, payload, ...` of rm_tasks."""
+    return ClaimedTask(
+        task_id=row[0],
+        kind=row[1],
+        session_id=row[2],
+        payload=json.loads(row[3]),
+        attempts=attempts,
+    )
 
 
 class SqlTaskQueue:
@@ -58,13 +61,7 @@ class SqlTaskQueue:
                 " WHERE task_id = ?",
                 (worker, now + lease_s, row[0]),
             )
-        return ClaimedTask(
-            task_id=row[0],
-            kind=row[1],
-            session_id=row[2],
-            payload=json.loads(row[3]),
-            attempts=int(row[4]) + 1,
-        )
+        return _task(row, int(row[4]) + 1)
 
     def renew(self, task_id: str, worker: str, lease_s: float) -> bool:
         with self.db.transaction(lock="ticketforge-task-claim") as cur:
