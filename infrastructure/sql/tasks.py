@@ -1,4 +1,5 @@
-"""Workers claim queued tasks with a lease; when a worker dies, its lease runs out."""
+"""The `rm_tasks` queue: the work-queue projection writes its rows, workers claim them
+with a lease; when a worker dies, its lease runs out."""
 
 from __future__ import annotations
 
@@ -8,7 +9,36 @@ from collections.abc import Sequence
 from typing import Any
 
 from application.tasks import ClaimedTask
-from infrastructure.sql.database import Database
+from infrastructure.sql.database import Cursor, Database
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS rm_tasks (
+        task_id TEXT PRIMARY KEY, kind TEXT NOT NULL, session_id TEXT NOT NULL,
+        payload TEXT NOT NULL, state TEXT NOT NULL, lease_owner TEXT,
+        lease_until DOUBLE PRECISION, attempts INTEGER NOT NULL DEFAULT 0,
+        created_at DOUBLE PRECISION NOT NULL, finished_at DOUBLE PRECISION)""",
+    "CREATE INDEX IF NOT EXISTS rm_tasks_state ON rm_tasks (state, created_at)",
+]
+
+
+def enqueue_task(
+    cur: Cursor, task_id: str, kind: str, session_id: str, payload: dict[str, Any]
+) -> None:
+    """A task requested (in the work queue's batch); requested again, it stays as it is."""
+    cur.execute(
+        "INSERT INTO rm_tasks (task_id, kind, session_id, payload, state, attempts, created_at)"
+        " VALUES (?, ?, ?, ?, 'pending', 0, ?) ON CONFLICT (task_id) DO NOTHING",
+        (task_id, kind, session_id, json.dumps(payload), time.time()),
+    )
+
+
+def finish_task(cur: Cursor, task_id: str, state: str) -> None:
+    """A task ended (in the work queue's batch): never claimed again; the first end wins."""
+    cur.execute(
+        "UPDATE rm_tasks SET state = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL"
+        " WHERE task_id = ? AND finished_at IS NULL",
+        (state, time.time(), task_id),
+    )
 
 
 def open_tasks(db: Database) -> list[ClaimedTask]:
