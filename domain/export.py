@@ -7,6 +7,7 @@ its mark before it is ever created again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid5
@@ -55,6 +56,15 @@ class Failure:
 
 
 class Export(Aggregate):
+    # v1 snapshots (before estimates, key watermarks and phase timings) still load.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.setdefault("estimate", None)
+        state.setdefault("key_watermark", None)
+        state.setdefault("phases", {})
+
     class ExportRequested(Aggregate.Created):
         session_id: UUID
         task_id: UUID
@@ -97,6 +107,9 @@ class Export(Aggregate):
         self.finished_at: Any = None
         self.sync: dict[str, dict[str, Any]] = {}
         self.synced_up_to: str | None = None
+        self.estimate: dict[str, Any] | None = None
+        self.key_watermark: int | None = None
+        self.phases: dict[str, float] = {}
 
     @staticmethod
     def create_id(session_id: UUID, task_id: UUID) -> UUID:
@@ -159,12 +172,33 @@ class Export(Aggregate):
         attempt: int
         actor: str
 
+    class ExportEstimated(Aggregate.Event):
+        """The requests the run will make and how long they take under Jira's limits."""
+
+        estimate: dict[str, Any]
+        actor: str
+
+    class KeyWatermarkNoted(Aggregate.Event):
+        """The highest issue key number in the project before this export created any:
+        every issue it makes has a higher one (see `application.export.recovery`)."""
+
+        number: int
+        actor: str
+
     class ExportCompleted(Aggregate.Event):
         task_id: UUID
         created: int
         links: int
         manual_fixes: int
+        phases: dict[str, float]
         actor: str
+
+        # v1 (before phase timings) had no phases; stored v1 events still load.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("phases", {})
 
     class IssuesSynced(Aggregate.Event):
         issues: list[dict[str, Any]]
@@ -351,7 +385,20 @@ class Export(Aggregate):
         self.retries = attempt
         self.status = "requested"
 
-    def complete(self, actor: str) -> None:
+    @event(ExportEstimated)
+    def record_estimate(self, estimate: dict[str, Any], actor: str) -> None:
+        self.estimate = dict(estimate)
+
+    def note_key_watermark(self, number: int, actor: str) -> None:
+        """Once per export, before its first create; a later run keeps the first."""
+        if self.key_watermark is None and not self.issues:
+            self._key_watermark_noted(number=number, actor=actor)
+
+    @event(KeyWatermarkNoted)
+    def _key_watermark_noted(self, number: int, actor: str) -> None:
+        self.key_watermark = number
+
+    def complete(self, actor: str, phases: Mapping[str, float] | None = None) -> None:
         self.check_running()
         missing = [p["order"] for p in self.plan if UUID(str(p["ticket_id"])) not in self.issues]
         if missing:
@@ -361,14 +408,22 @@ class Export(Aggregate):
             created=len(self.issues),
             links=len(self.links),
             manual_fixes=len(self.fixes),
+            phases={name: round(seconds, 3) for name, seconds in (phases or {}).items()},
             actor=actor,
         )
 
     @event(ExportCompleted)
     def _completed(
-        self, task_id: UUID, created: int, links: int, manual_fixes: int, actor: str
+        self,
+        task_id: UUID,
+        created: int,
+        links: int,
+        manual_fixes: int,
+        phases: dict[str, float],
+        actor: str,
     ) -> None:
         self.status = "completed"
+        self.phases = dict(phases)
 
     @event(IssuesSynced)
     def record_sync(self, issues: list[dict[str, Any]], up_to: str | None, actor: str) -> None:

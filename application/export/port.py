@@ -64,11 +64,25 @@ class JiraGateway(Protocol):
 
     def move_issues_to_sprint(self, sprint_id: int, issue_keys: Sequence[str]) -> None: ...
 
+    def iter_search(
+        self,
+        jql: str,
+        fields: Sequence[str] = ...,
+        page_size: int = 50,
+        reconcile: Sequence[str] = (),
+    ) -> Iterator[FoundIssue]: ...
+
     def search(
-        self, jql: str, fields: Sequence[str] = ..., page_size: int = 50
+        self,
+        jql: str,
+        fields: Sequence[str] = ...,
+        page_size: int = 50,
+        reconcile: Sequence[str] = (),
     ) -> list[FoundIssue]: ...
 
-    def search_snapshots(self, jql: str, page_size: int = 100) -> Iterator[IssueSnapshot]: ...
+    def search_snapshots(
+        self, jql: str, page_size: int = 100, reconcile: Sequence[str] = ()
+    ) -> Iterator[IssueSnapshot]: ...
 
     def get_issue(self, issue_key: str, fields: Sequence[str] = ...) -> FoundIssue: ...
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import statistics
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from application.export.jira_errors import JiraError
 from application.export.port import JiraGateway
 
 REQUIRED_PERMISSIONS = ("CREATE_ISSUES", "CREATE_ATTACHMENTS", "LINK_ISSUES")
+R = TypeVar("R")
 FIELDS_WE_SET = {"summary", "issuetype", "project", "description", "labels", "reporter"}
 
 
@@ -27,6 +32,20 @@ class Preflight:
     sprints: dict[str, int] = field(default_factory=dict)
     assignees: dict[str, str | None] = field(default_factory=dict)
     account: str | None = None
+    skipped: list[str] = field(default_factory=list)  # checks not needed, and why
+    round_trips: list[float] = field(default_factory=list)  # seconds, one per request
+
+    @property
+    def latency_s(self) -> float:
+        """A typical round trip to this Jira (the median of the pre-flight's requests)."""
+        return statistics.median(self.round_trips) if self.round_trips else 0.0
+
+    def timed(self, call: Callable[[], R]) -> R:
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            self.round_trips.append(time.perf_counter() - started)
 
     @property
     def ok(self) -> bool:
@@ -45,6 +64,8 @@ class Preflight:
             "sprints": sorted(self.sprints),
             "assignees": self.assignees,
             "account": self.account,
+            "skipped": self.skipped,
+            "latency_ms": round(self.latency_s * 1000, 1),
         }
 
 
@@ -55,21 +76,26 @@ def run_preflight(
     *,
     assignees: Iterable[str] = (),
     sprints: Iterable[str] = (),
+    priorities: Iterable[str] | None = None,
+    links: bool = True,
 ) -> Preflight:
-    """Check credentials, permissions, issue type and its required fields, link types,
-    priorities, sprints and assignees. Auth and network errors propagate (they stop
-    the export); everything else becomes a problem or a warning."""
+    """Check credentials, permissions, issue type and its required fields, and what the
+    tickets will use: link types (when there are dependencies), priorities (when a ticket
+    sets one; None: check them anyway), sprints and assignees. What is not needed is not
+    asked, and named in `skipped`. Auth and network errors propagate (they stop the
+    export); everything else becomes a problem or a warning."""
     result = Preflight(project_key=project_key, issue_type=issue_type)
-    me = jira.myself()
+    me = result.timed(jira.myself)
     result.account = me.email or me.display_name
-    project = jira.get_project(project_key)
-    granted = jira.my_permissions(project_key, REQUIRED_PERMISSIONS)
-    missing = [p for p in REQUIRED_PERMISSIONS if not granted.get(p)]
+    project = result.timed(lambda: jira.get_project(project_key))
+    needed = [p for p in REQUIRED_PERMISSIONS if links or p != "LINK_ISSUES"]
+    granted = result.timed(lambda: jira.my_permissions(project_key, needed))
+    missing = [p for p in needed if not granted.get(p)]
     if missing:
         result.problems.append(
             f"The Jira account lacks permission(s) {', '.join(missing)} in project {project.key}"
         )
-    types = jira.get_issue_types(project_key)
+    types = result.timed(lambda: jira.get_issue_types(project_key))
     chosen = next((t for t in types if t.name.lower() == issue_type.lower()), None)
     if chosen is None:
         result.problems.append(
@@ -78,9 +104,10 @@ def run_preflight(
         )
     else:
         result.issue_type_id = chosen.id
+        type_id = chosen.id
         required = [
             f.name
-            for f in jira.get_create_fields(project_key, chosen.id)
+            for f in result.timed(lambda: jira.get_create_fields(project_key, type_id))
             if f.required and not f.has_default_value and f.field_id not in FIELDS_WE_SET
         ]
         if required:
@@ -88,18 +115,21 @@ def run_preflight(
                 f"Issue type '{issue_type}' requires fields ticketforge does not fill: "
                 f"{', '.join(required)}"
             )
-    link_types = {t.name.lower() for t in jira.get_link_types()}
-    if "blocks" not in link_types:
-        result.blocks_link_type = False
-        result.warnings.append(
-            "The 'Blocks' link type is missing: dependencies will be recorded as manual fixes"
-        )
-    result.priorities = {p.name for p in jira.get_priorities()}
+    if links:
+        link_types = {t.name.lower() for t in result.timed(jira.get_link_types)}
+        if "blocks" not in link_types:
+            result.blocks_link_type = False
+            result.warnings.append(
+                "The 'Blocks' link type is missing: dependencies will be recorded as manual fixes"
+            )
+    else:
+        result.skipped.append("link types and LINK_ISSUES: no ticket has a dependency")
+    _check_priorities(jira, result, priorities)
     wanted_sprints = {s for s in sprints if s}
     if wanted_sprints:
         try:
-            for board in jira.get_boards(project_key):
-                for sprint in jira.get_sprints(board.id):
+            for board in result.timed(lambda: jira.get_boards(project_key)):
+                for sprint in result.timed(partial(jira.get_sprints, board.id)):
                     result.sprints.setdefault(sprint.name, sprint.id)
         except JiraError as exc:
             if exc.category == "admin_required" and exc.status == 401:
@@ -107,11 +137,36 @@ def run_preflight(
             result.warnings.append(f"Sprints could not be read: {exc}")
         for name in sorted(wanted_sprints - set(result.sprints)):
             result.warnings.append(f"Sprint '{name}' not found: its tickets go to the backlog")
-    for person in sorted({a for a in assignees if a}):
+    else:
+        result.skipped.append("sprints: no ticket names a sprint")
+    people = sorted({a for a in assignees if a})
+    for person in people:
         result.assignees[person] = resolve_assignee(jira, project_key, person)
         if result.assignees[person] is None:
             result.warnings.append(f"Assignee '{person}' is not assignable in {project.key}")
+    if not people:
+        result.skipped.append("assignees: no ticket has an assignee")
     return result
+
+
+def _check_priorities(jira: JiraGateway, result: Preflight, wanted: Iterable[str] | None) -> None:
+    """Read the priorities only when a ticket sets one. When they cannot be read, those
+    tickets fall back to Jira's default priority with a manual fix: nothing stops."""
+    names = None if wanted is None else {p for p in wanted if p}
+    if names is not None and not names:
+        result.skipped.append("priorities: no ticket sets a priority")
+        return
+    try:
+        result.priorities = {p.name for p in result.timed(jira.get_priorities)}
+    except JiraError as exc:
+        if exc.status == 401:
+            raise
+        result.warnings.append(
+            f"Priorities could not be read ({exc}): tickets that set one get Jira's default"
+        )
+        return
+    for name in sorted((names or set()) - result.priorities):
+        result.warnings.append(f"Priority '{name}' does not exist: Jira's default is used")
 
 
 def resolve_assignee(jira: JiraGateway, project_key: str, person: str) -> str | None:

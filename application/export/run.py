@@ -4,9 +4,15 @@ Idempotency rests on three habits:
 - every created issue is recorded (`TicketExported`) as soon as Jira answers;
 - every issue carries a mark (label `tf-<ticket id>` and an issue property) and,
   whenever the outcome of a create is unknown (timeout, 5xx, or a previous run of this
-  export that ended without recording), Jira is searched for the marks first;
-- creation goes in batches (bulk create, <= 50) whose outcome is searched as a whole
+  export that ended without recording), Jira is looked at for the marks first: the
+  keys after the highest one known before the create are read one by one (consistent,
+  unlike the search index), then the search is asked (`application.export.recovery`);
+- creation goes in batches (bulk create, <= 50) whose outcome is looked for as a whole
   when the answer is lost.
+
+Links and attachments go through a scheduler that paces each issue's write budget
+without holding up the others (`application.export.schedule`); the same scheduler,
+on a simulated clock, gives the estimate recorded before anything is written.
 """
 
 from __future__ import annotations
@@ -15,51 +21,54 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError
 
-from application.adf import build_ticket_document
+from application.export.issues import PROPERTY_KEY, Prepared, prepare_issue, session_label
 from application.export.jira_errors import JiraError, JiraFieldError, JiraOutcomeUnknown
-from application.export.jira_types import CreatedIssue, NewIssue
-from application.export.port import JiraGateway, jql_quote
+from application.export.jira_types import CreatedIssue
+from application.export.pacing import RateLimitConfig
+from application.export.port import JiraGateway
 from application.export.preflight import Preflight, run_preflight
-from application.generation.run import Progress, ProgressCallback
+from application.export.recovery import IssueFinder, key_number
+from application.export.schedule import (
+    BULK_LIMIT,
+    SENDERS,
+    ExportEstimate,
+    Write,
+    estimate_export,
+    send_all,
+)
+from application.progress import Progress, ProgressCallback
 from application.sessions import TicketForge
 from domain.errors import ConflictError
 from domain.export import Export, export_label
-from domain.session import Session, Ticket
+from domain.session import Session
+
+__all__ = [
+    "EXPORTER",
+    "PROPERTY_KEY",
+    "ExportRunner",
+    "ExportStopped",
+    "Prepared",
+    "session_label",
+]
 
 log = logging.getLogger(__name__)
 
 EXPORTER = "system:exporter"
-BULK_LIMIT = 50
-LINK_CONCURRENCY = 8
-SEARCH_CHUNK = 40
-PROPERTY_KEY = "ticketforge"
-
-
-def session_label(session_id: UUID) -> str:
-    """A label on every issue of a session, for sync back (`labels = ... AND updated >= ...`)."""
-    return f"tf-s-{session_id.hex[:16]}"
-
-
-@dataclass(frozen=True)
-class Prepared:
-    ticket: Ticket
-    order: int
-    issue: NewIssue
-    attachment: tuple[str, bytes, str] | None
-    fallbacks: list[tuple[str, str, str]]  # (kind, detail, recommended action)
 
 
 class ExportStopped(Exception):
     """This worker must let go (shutdown or lost lease); another one resumes."""
 
 
-SEARCH_SETTLE_S = (1.0, 2.0, 4.0)  # Jira Cloud's search index is seconds behind at worst
+# After a lost answer, issues Jira is still making may not be readable yet: read the
+# keys again after these delays before creating anything anew.
+SETTLE_S = (1.0, 2.0)
 
 
 class ExportRunner:
@@ -67,11 +76,15 @@ class ExportRunner:
         self,
         app: TicketForge,
         jira: Callable[[], JiraGateway],
-        search_settle_s: Sequence[float] = SEARCH_SETTLE_S,
+        settle_s: Sequence[float] = SETTLE_S,
+        limits: RateLimitConfig | None = None,
+        senders: int = SENDERS,
     ) -> None:
         self.app = app
         self.jira_factory = jira
-        self.search_settle_s = tuple(search_settle_s)
+        self.settle_s = tuple(settle_s)
+        self.limits = limits or RateLimitConfig()
+        self.senders = senders
 
     # --- the run -------------------------------------------------------------
 
@@ -126,14 +139,19 @@ class _RunState:
         self.jira = jira
         self.progress = progress
         self.keep_going = keep_going
+        self.limits = runner.limits
+        self.senders = runner.senders
+        self.settle_s = runner.settle_s
+        self.finder = IssueFinder(jira, export.project_key)
         self.current: tuple[UUID, int] | None = None
         self.started = time.monotonic()
+        self.deadline: float | None = None  # when the estimate says the run ends
+        self.phases: dict[str, float] = {}
         self.preflight: Preflight | None = None
         # Issues this run created itself: no earlier run can have linked them.
         self.fresh: set[UUID] = set()
         self.prepared: dict[UUID, Prepared] = {}
         self.run_number = export.runs  # another run starting bumps it: we then stop
-        self.search_settle_s = runner.search_settle_s
 
     # --- bookkeeping -----------------------------------------------------------
 
@@ -177,8 +195,9 @@ class _RunState:
             return
         total = len(self.export.plan) + sum(len(p["depends_on"]) for p in self.export.plan)
         done = len(self.export.issues) + len(self.export.links)
-        elapsed = time.monotonic() - self.started
-        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = None
+        if self.deadline is not None:
+            eta = round(max(self.deadline - time.monotonic(), 0.0), 1)
         self.progress(
             Progress(
                 session_id=self.export.session_id,
@@ -188,7 +207,7 @@ class _RunState:
                 completed=len(self.export.issues),
                 failed=0,
                 total=len(self.export.plan),
-                eta_seconds=round((total - done) / rate, 1) if rate > 0 else None,
+                eta_seconds=eta,
             )
         )
 
@@ -203,43 +222,96 @@ class _RunState:
         self.app.save(self.export, session)
         self.report(f"Export failed: {message}")
 
+    def phase(self, name: str, step: Callable[[], None]) -> None:
+        """Run one step of the export, its time kept for the completion event."""
+        started = time.perf_counter()
+        step()
+        self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - started
+
     # --- steps -----------------------------------------------------------------
 
     def execute(self) -> None:
-        tickets = self.session.tickets
-        plan = self.export.plan
         self.report("Checking the Jira project")
-        self.preflight = run_preflight(
-            self.jira,
-            self.export.project_key,
-            self.export.issue_type,
-            assignees=[tickets[UUID(str(p["ticket_id"]))].assignee or "" for p in plan],
-            sprints=[tickets[UUID(str(p["ticket_id"]))].sprint or "" for p in plan],
-        )
-        if not self.preflight.ok:
-            self.fail(
-                self.preflight.category,
-                "Jira pre-flight failed: " + "; ".join(self.preflight.problems),
-                ["Ask a Jira administrator to fix the project configuration, then retry"],
-            )
+        self.phase("preflight", self.check_project)
+        if self.preflight is None:
             return
+        if self.export.key_watermark is None and not self.export.issues:
+            number = self.finder.highest_key_number()
+            self.save(lambda export: export.note_key_watermark(number, EXPORTER))
         if self.export.runs > 1 or self.export.retries > 0:
             self.report("Looking for issues created by an earlier attempt")
-            self.recover(self.export.pending_tickets())
-        self.create_issues()
-        self.upload_attachments()
-        self.assign_sprints()
-        self.link_dependencies()
+            self.phase("recover", self.recover_earlier_run)
+        self.phase("create", self.create_issues)
+        self.phase("attach", self.upload_attachments)
+        self.phase("sprints", self.assign_sprints)
+        self.phase("link", self.link_dependencies)
         self.check_going()
 
         self.complete()
         self.report("Export completed")
 
+    def check_project(self) -> None:
+        tickets = self.session.tickets
+        plan = self.export.plan
+        chosen = [tickets[UUID(str(p["ticket_id"]))] for p in plan]
+        preflight = run_preflight(
+            self.jira,
+            self.export.project_key,
+            self.export.issue_type,
+            assignees=[t.assignee or "" for t in chosen],
+            sprints=[t.sprint or "" for t in chosen],
+            priorities=[t.priority or "" for t in chosen],
+            links=any(p["depends_on"] for p in plan),
+        )
+        if not preflight.ok:
+            self.fail(
+                preflight.category,
+                "Jira pre-flight failed: " + "; ".join(preflight.problems),
+                ["Ask a Jira administrator to fix the project configuration, then retry"],
+            )
+            return
+        self.preflight = preflight
+        estimate = self.estimate()
+        self.save(lambda export: export.record_estimate(estimate.to_dict(), EXPORTER))
+
+    def estimate(self) -> ExportEstimate:
+        """What is left to do, simulated under Jira's limits; sets the deadline for ETAs."""
+        assert self.preflight is not None
+        export = self.export
+        pending = export.pending_tickets()
+        prepared = [self.prepare(item) for item in export.plan]
+        attachments = [
+            str(p.ticket.id)
+            for p in prepared
+            if p.attachment is not None and not export.attachments.get(p.ticket.id)
+        ]
+        per_sprint: dict[str, int] = {}
+        for p in prepared:
+            sprint = p.ticket.sprint
+            if sprint and sprint in self.preflight.sprints:
+                per_sprint[sprint] = per_sprint.get(sprint, 0) + 1
+        links = (
+            [(str(dep), str(ticket_id)) for ticket_id, dep in export.pending_links()]
+            if self.preflight.blocks_link_type
+            else []
+        )
+        estimate = estimate_export(
+            issues=len(pending),
+            attachments=attachments,
+            sprint_issues=list(per_sprint.values()),
+            links=links,
+            latency_s=self.preflight.latency_s,
+            limits=self.limits,
+            senders=self.senders,
+        )
+        self.deadline = time.monotonic() + estimate.duration_s
+        return estimate
+
     def complete(self) -> None:
         """`ExportCompleted` and the session's `ExportFinished` in one atomic write, so no
         crash (or reader) can see a completed export whose session is still exporting."""
         for _ in range(8):
-            self.export.complete(EXPORTER)
+            self.export.complete(EXPORTER, self.phases)
             session = self.app.load_session(self.export.session_id)
             session.finish_export(self.export.id, "completed", EXPORTER)
             try:
@@ -252,54 +324,57 @@ class _RunState:
             return
         raise RecordConflictError(f"Export {self.export.id} is too busy")
 
+    # --- finding what an earlier attempt made ---------------------------------------
+
+    def highest_key(self) -> int:
+        """The highest key number known in the project: every issue created from now on
+        has a higher one."""
+        numbers = [key_number(i.key, self.export.project_key) for i in self.export.issues.values()]
+        return max([self.export.key_watermark or 0, *(n for n in numbers if n is not None)])
+
+    def recover_earlier_run(self) -> None:
+        """A run before this one may have made issues it never recorded: read every key
+        after the watermark that is not ours already, then ask the search."""
+        pending = [UUID(str(p["ticket_id"])) for p in self.export.pending_tickets()]
+        if not pending:
+            return
+        recorded = {
+            n
+            for i in self.export.issues.values()
+            if (n := key_number(i.key, self.export.project_key)) is not None
+        }
+        watermark = self.export.key_watermark
+        self.recover(pending, scan_after=watermark, skip=recorded, upto=max(recorded, default=0))
+
     def recover(
         self,
-        items: Iterable[dict[str, Any]],
+        ticket_ids: Iterable[UUID],
         fallbacks: Mapping[UUID, Sequence[tuple[str, str, str]]] | None = None,
         settle_s: Sequence[float] = (),
+        *,
+        scan_after: int | None,
+        skip: Iterable[int] = (),
+        upto: int = 0,
     ) -> None:
         """Record issues that exist in Jira (found by their mark) but not in our events,
         with the manual fixes their creation implied (`fallbacks` when the caller knows
-        them, else those the ticket's own fields imply). `settle_s`: delays before
-        searching again for those not found (the search index may lag)."""
-        wanted = {export_label(UUID(str(p["ticket_id"]))): UUID(str(p["ticket_id"])) for p in items}
-        found = self.find_marked(wanted)
-        # After a lost answer, an issue Jira has just made may not be searchable yet (its
-        # index lags behind; GET does not, but we do not know the key): look again a
-        # few times before anyone makes it anew.
-        for delay in settle_s:
-            seen = {ticket_id for ticket_id, _ in found}
-            missing = {label: t for label, t in wanted.items() if t not in seen}
+        them, else those the ticket's own fields imply). `scan_after`: read the keys after
+        this number (None: the search only). `settle_s`: delays before looking again for
+        those not found (Jira may still be making them)."""
+        wanted = {export_label(t): t for t in ticket_ids}
+        found: dict[UUID, CreatedIssue] = {}
+        skipped = set(skip)
+        for delay in (0.0, *settle_s):
+            missing = {label: t for label, t in wanted.items() if t not in found}
             if not missing:
                 break
             time.sleep(delay)
-            found += self.find_marked(missing)
-        self.record_found(found, fallbacks)
-
-    def find_marked(self, wanted: Mapping[str, UUID]) -> list[tuple[UUID, CreatedIssue]]:
-        """Issues in the project carrying the mark (label) of a wanted ticket."""
-        labels = sorted(wanted)
-        found: list[tuple[UUID, CreatedIssue]] = []
-        for start in range(0, len(labels), SEARCH_CHUNK):
-            chunk = labels[start : start + SEARCH_CHUNK]
-            jql = (
-                f"project = {jql_quote(self.export.project_key)} AND labels in "
-                f"({', '.join(jql_quote(label) for label in chunk)}) ORDER BY key"
-            )
-            seen: set[UUID] = set()
-            for issue in self.jira.search(jql, ("labels",)):
-                for label in issue.labels:
-                    ticket_id = wanted.get(label)
-                    if ticket_id is not None and ticket_id not in seen:
-                        seen.add(ticket_id)
-                        created = CreatedIssue(
-                            id=issue.id,
-                            key=issue.key,
-                            self_url="",
-                            browse_url=self.jira.browse_url(issue.key),
-                        )
-                        found.append((ticket_id, created))
-        return found
+            if scan_after is not None:
+                found.update(self.finder.scan(scan_after, missing, skipped, upto))
+            missing = {label: t for label, t in missing.items() if t not in found}
+            if missing:
+                found.update(self.finder.search(missing))
+        self.record_found(list(found.items()), fallbacks)
 
     def record_found(
         self,
@@ -332,77 +407,25 @@ class _RunState:
 
             self.save(record)
 
+    # --- creating --------------------------------------------------------------------
+
     def prepare(self, item: dict[str, Any]) -> Prepared:
         """The issue to create for a plan item; built once per run (the ADF conversion is
         the costly part, and creation and attachments both need it)."""
+        assert self.preflight is not None
         ticket_id = UUID(str(item["ticket_id"]))
         cached = self.prepared.get(ticket_id)
         if cached is None:
-            cached = self.prepared[ticket_id] = self._prepare(item)
+            cached = self.prepared[ticket_id] = prepare_issue(
+                self.session.tickets[ticket_id],
+                int(item["order"]),
+                session_id=self.session.id,
+                epic_key=self.session.epic_key,
+                project_key=self.export.project_key,
+                issue_type=self.export.issue_type,
+                preflight=self.preflight,
+            )
         return cached
-
-    def _prepare(self, item: dict[str, Any]) -> Prepared:
-        assert self.preflight is not None
-        ticket = self.session.tickets[UUID(str(item["ticket_id"]))]
-        document = build_ticket_document(
-            ticket.config_name,
-            ticket.title,
-            ticket.user_story,
-            ticket.analysis,
-            ticket.verification,
-        )
-        fallbacks: list[tuple[str, str, str]] = []
-        account_id = None
-        if ticket.assignee:
-            account_id = self.preflight.assignees.get(ticket.assignee)
-            if account_id is None:
-                fallbacks.append(
-                    (
-                        "assignee",
-                        f"'{ticket.assignee}' is not an assignable user; left unassigned",
-                        "Assign the issue by hand to the right person",
-                    )
-                )
-        priority = ticket.priority
-        if priority and priority not in self.preflight.priorities:
-            fallbacks.append(
-                (
-                    "priority",
-                    f"Priority '{priority}' is not available; Jira's default was used",
-                    "Set the priority by hand (available: "
-                    + ", ".join(sorted(self.preflight.priorities))
-                    + ")",
-                )
-            )
-            priority = None
-        if ticket.sprint and ticket.sprint not in self.preflight.sprints:
-            fallbacks.append(
-                (
-                    "sprint",
-                    f"Sprint '{ticket.sprint}' was not found; the issue is in the backlog",
-                    "Move the issue to the right sprint by hand",
-                )
-            )
-        labels = [*ticket.labels, export_label(ticket.id), session_label(self.session.id)]
-        issue = NewIssue(
-            project_key=self.export.project_key,
-            summary=document.summary,
-            issue_type=self.export.issue_type,
-            issue_type_id=self.preflight.issue_type_id,
-            description=document.adf,
-            labels=tuple(dict.fromkeys(labels)),
-            assignee_account_id=account_id,
-            priority=priority,
-            parent_key=self.session.epic_key,
-            properties={
-                PROPERTY_KEY: {"ticket_id": str(ticket.id), "session_id": str(self.session.id)}
-            },
-        )
-        attachment = None
-        if document.attachment is not None:
-            a = document.attachment
-            attachment = (a.filename, a.content, a.media_type)
-        return Prepared(ticket, int(item["order"]), issue, attachment, fallbacks)
 
     def create_issues(self) -> None:
         pending = self.export.pending_tickets()
@@ -410,13 +433,15 @@ class _RunState:
             self.check_going()
             batch = [self.prepare(item) for item in pending[start : start + BULK_LIMIT]]
             self.current = (batch[0].ticket.id, batch[0].order)
+            floor = self.highest_key()
             try:
                 result = self.jira.create_issues([p.issue for p in batch])
             except JiraOutcomeUnknown:
                 self.recover(
-                    [{"ticket_id": p.ticket.id} for p in batch],
+                    [p.ticket.id for p in batch],
                     {p.ticket.id: p.fallbacks for p in batch},
-                    self.search_settle_s,
+                    self.settle_s,
+                    scan_after=floor,
                 )
                 batch = [p for p in batch if p.ticket.id not in self.export.issues]
                 for prepared in batch:
@@ -454,13 +479,15 @@ class _RunState:
 
     def create_one(self, prepared: Prepared) -> None:
         self.current = (prepared.ticket.id, prepared.order)
+        floor = self.highest_key()
         try:
             issue = self.jira.create_issue(prepared.issue)
         except JiraOutcomeUnknown:
             self.recover(
-                [{"ticket_id": prepared.ticket.id}],
+                [prepared.ticket.id],
                 {prepared.ticket.id: prepared.fallbacks},
-                self.search_settle_s,
+                self.settle_s,
+                scan_after=floor,
             )
             if prepared.ticket.id in self.export.issues:
                 return
@@ -502,37 +529,52 @@ class _RunState:
         ]
         self.create_one(replace(prepared, issue=fixed, fallbacks=fallbacks))
 
+    # --- attachments, sprints, links -----------------------------------------------------
+
     def upload_attachments(self) -> None:
         resumed = self.export.runs > 1 or self.export.retries > 0
+        writes: list[Write[Prepared]] = []
         for item in self.export.plan:
             ticket_id = UUID(str(item["ticket_id"]))
-            if self.export.attachments.get(ticket_id):
-                continue
             prepared = self.prepare(item)
-            if prepared.attachment is None:
-                continue
-            self.check_going()
-            self.current = (ticket_id, prepared.order)
-            key = self.export.issues[ticket_id].key
+            if prepared.attachment is not None and not self.export.attachments.get(ticket_id):
+                writes.append(Write(prepared, (self.export.issues[ticket_id].key,)))
+        if not writes:
+            return
+        self.check_going()
+        self.report(f"Uploading {len(writes)} attachments")
+
+        def upload(prepared: Prepared) -> JiraError | None:
+            assert prepared.attachment is not None
+            key = self.export.issues[prepared.ticket.id].key
             filename, content, media_type = prepared.attachment
             # An earlier run may have uploaded it and stopped before recording it.
-            done = resumed and ticket_id not in self.fresh and self.attached(key, filename)
-            problem = None if done else self.attach(key, filename, content, media_type)
-            if problem is not None:
-                self.record_fix(
-                    ticket_id,
-                    "attachment",
-                    f"Uploading {filename} failed: {problem}",
-                    f"Attach {filename} to the issue by hand (the full description is in it)",
-                )
-                continue
+            if resumed and prepared.ticket.id not in self.fresh and self.attached(key, filename):
+                return None
+            return self.attach(key, filename, content, media_type)
 
-            def attached(
-                export: Export, t: UUID = ticket_id, k: str = key, f: str = filename
-            ) -> None:
-                export.record_attachment(t, k, f, EXPORTER)
+        def record(results: list[tuple[Prepared, JiraError | None]]) -> None:
+            def apply(export: Export) -> None:
+                for prepared, problem in results:
+                    ticket_id = prepared.ticket.id
+                    key = export.issues[ticket_id].key
+                    filename = prepared.attachment[0] if prepared.attachment else ""
+                    if problem is None:
+                        export.record_attachment(ticket_id, key, filename, EXPORTER)
+                    else:
+                        export.record_manual_fix(
+                            ticket_id,
+                            "attachment",
+                            f"Uploading {filename} failed: {problem}",
+                            f"Attach {filename} to the issue by hand "
+                            "(the full description is in it)",
+                            EXPORTER,
+                        )
 
-            self.save(attached)
+            self.current = (results[0][0].ticket.id, results[0][0].order)
+            self.save(apply)
+
+        send_all(writes, upload, record, self.check_going, limits=self.limits, senders=self.senders)
 
     def attach(self, key: str, filename: str, content: bytes, media_type: str) -> JiraError | None:
         """Upload once; when the answer is lost, look at the issue before uploading again
@@ -600,8 +642,11 @@ class _RunState:
             return
         if self.export.runs > 1 or self.export.retries > 0:
             pending = self.existing_links_recorded(pending)
+        self.check_going()
+        self.report(f"Linking {len(pending)} dependencies")
+        self.estimate()  # the ETA from here, with what is left
 
-        def link(edge: tuple[UUID, UUID]) -> tuple[tuple[UUID, UUID], Exception | None]:
+        def link(edge: tuple[UUID, UUID]) -> Exception | None:
             ticket_id, dep = edge
             blocker, blocked = self.export.issues[dep].key, self.export.issues[ticket_id].key
             problem: Exception | None = None
@@ -609,40 +654,40 @@ class _RunState:
                 try:
                     self.jira.link_blocks(blocker, blocked)
                 except JiraFieldError as exc:
-                    return edge, exc
+                    return exc
                 except JiraOutcomeUnknown as exc:
                     # Jira may have made it: look (GET is strongly consistent) before
                     # posting again, and never send a person to make it by hand twice.
                     problem = exc
                     if self.linked(blocker, blocked):
-                        return edge, None
+                        return None
                     continue
-                return edge, None
-            return edge, problem
+                return None
+            return problem
 
-        with ThreadPoolExecutor(LINK_CONCURRENCY, thread_name_prefix="link") as pool:
-            for start in range(0, len(pending), 4 * LINK_CONCURRENCY):
-                self.check_going()
-                chunk = pending[start : start + 4 * LINK_CONCURRENCY]
-                self.current = (chunk[0][0], self.export.order_of(chunk[0][0]))
-                results = list(pool.map(link, chunk))
+        def record(results: list[tuple[tuple[UUID, UUID], Exception | None]]) -> None:
+            def apply(export: Export) -> None:
+                for (ticket_id, dep), error in results:
+                    if error is None:
+                        export.record_link(ticket_id, dep, EXPORTER)
+                    else:
+                        export.record_manual_fix(
+                            ticket_id,
+                            "link",
+                            f"{export.issues[dep].key} blocks {export.issues[ticket_id].key}: "
+                            f"linking failed: {error}",
+                            "Create the 'Blocks' link by hand",
+                            EXPORTER,
+                        )
 
-                def record(export: Export, results: list[Any] = results) -> None:
-                    for (ticket_id, dep), error in results:
-                        if error is None:
-                            export.record_link(ticket_id, dep, EXPORTER)
-                        else:
-                            export.record_manual_fix(
-                                ticket_id,
-                                "link",
-                                f"{export.issues[dep].key} blocks {export.issues[ticket_id].key}: "
-                                f"linking failed: {error}",
-                                "Create the 'Blocks' link by hand",
-                                EXPORTER,
-                            )
+            first = results[0][0][0]
+            self.current = (first, self.export.order_of(first))
+            self.save(apply)
+            self.report(f"Linked {len(self.export.links)} dependencies")
 
-                self.save(record)
-                self.report(f"Linked {len(self.export.links)} dependencies")
+        issues = self.export.issues
+        writes = [Write(edge, (issues[edge[1]].key, issues[edge[0]].key)) for edge in pending]
+        send_all(writes, link, record, self.check_going, limits=self.limits, senders=self.senders)
 
     def linked(self, blocker_key: str, blocked_key: str) -> bool:
         """Whether Jira shows `blocker_key` blocking `blocked_key` (seen from the blocked)."""
@@ -665,7 +710,7 @@ class _RunState:
         keys = [self.export.issues[ticket_id].key for ticket_id in dependents]
         # One GET per dependent, strongly consistent (unlike search); concurrently, as the
         # links themselves go out, so a resume does not pay one round trip per issue.
-        with ThreadPoolExecutor(LINK_CONCURRENCY, thread_name_prefix="link-check") as pool:
+        with ThreadPoolExecutor(self.senders, thread_name_prefix="link-check") as pool:
             issues = list(pool.map(lambda key: self.jira.get_issue(key, ("issuelinks",)), keys))
         for ticket_id, issue in zip(dependents, issues, strict=True):
             for link in issue.fields.get("issuelinks") or ():

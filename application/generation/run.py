@@ -12,13 +12,13 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from uuid import UUID
 
 from eventsourcing.persistence import RecordConflictError
 
 from application.generation.port import Draft, DraftError, DraftRequest, TicketDrafter
 from application.generation.related import RelatedIndex
+from application.progress import Progress, ProgressCallback
 from application.sessions import TicketForge
 from domain.errors import ConflictError
 from domain.inventory import InventoryEntity
@@ -27,21 +27,6 @@ from domain.session import Session
 log = logging.getLogger(__name__)
 
 WORKER_ACTOR = "system:generator"
-
-
-@dataclass(frozen=True)
-class Progress:
-    session_id: UUID
-    task_id: UUID
-    percentage: float
-    stage: str
-    completed: int
-    failed: int
-    total: int
-    eta_seconds: float | None
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 class GenerationRunner:

@@ -65,6 +65,7 @@ API = "/rest/api/3"
 AGILE = "/rest/agile/1.0"
 BULK_CREATE_LIMIT = 50
 SPRINT_MOVE_LIMIT = 50
+MAX_RECONCILE = 50  # reconcileIssues: "Accepts max 50 ids"
 EXPORT_PERMISSIONS = ("CREATE_ISSUES", "CREATE_ATTACHMENTS", "LINK_ISSUES")
 SNAPSHOT_FIELDS = ("status", "assignee", "resolution", "updated")
 PER_ISSUE_REASON = "jira-per-issue-on-write"
@@ -367,12 +368,20 @@ class JiraClient:
         return body.get("value")
 
     def iter_search(
-        self, jql: str, fields: Sequence[str] = ("summary", "labels"), page_size: int = 50
+        self,
+        jql: str,
+        fields: Sequence[str] = ("summary", "labels"),
+        page_size: int = 50,
+        reconcile: Sequence[str] = (),
     ) -> Iterator[FoundIssue]:
-        """Every issue matching `jql`, following `nextPageToken` until the last page."""
+        """Every issue matching `jql`, following `nextPageToken` until the last page (pages
+        are fetched as they are consumed). `reconcile`: ids of issues just written, which
+        the search must show although its index lags (Jira's `reconcileIssues`, <= 50)."""
         token: str | None = None
         while True:
             body: JsonObject = {"jql": jql, "fields": list(fields), "maxResults": page_size}
+            if reconcile:
+                body["reconcileIssues"] = [int(i) for i in reconcile[:MAX_RECONCILE]]
             if token:
                 body["nextPageToken"] = token
             response = self._call(
@@ -386,9 +395,13 @@ class JiraClient:
                 return
 
     def search(
-        self, jql: str, fields: Sequence[str] = ("summary", "labels"), page_size: int = 50
+        self,
+        jql: str,
+        fields: Sequence[str] = ("summary", "labels"),
+        page_size: int = 50,
+        reconcile: Sequence[str] = (),
     ) -> list[FoundIssue]:
-        return list(self.iter_search(jql, fields, page_size))
+        return list(self.iter_search(jql, fields, page_size, reconcile))
 
     def find_issues_by_label(
         self,
@@ -402,9 +415,11 @@ class JiraClient:
             clauses.insert(0, f"project = {jql_quote(project_key)}")
         return self.search(" AND ".join(clauses) + " ORDER BY key", fields)
 
-    def search_snapshots(self, jql: str, page_size: int = 100) -> Iterator[IssueSnapshot]:
+    def search_snapshots(
+        self, jql: str, page_size: int = 100, reconcile: Sequence[str] = ()
+    ) -> Iterator[IssueSnapshot]:
         """Sync back: status, assignee and resolution of every issue matching `jql`."""
-        for issue in self.iter_search(jql, SNAPSHOT_FIELDS, page_size):
+        for issue in self.iter_search(jql, SNAPSHOT_FIELDS, page_size, reconcile):
             yield IssueSnapshot.from_issue(issue)
 
     # -- plumbing --------------------------------------------------------------------

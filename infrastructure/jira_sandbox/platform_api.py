@@ -387,6 +387,9 @@ def link_issues(body: JsonBody, sandbox: SandboxDep, account: Account) -> Respon
     return Response(status_code=201)
 
 
+MAX_RECONCILE = 50  # "Accepts max 50 ids" (the spec's reconcileIssues)
+
+
 class SearchRequest(BaseModel):
     """`POST /search/jql`'s body; unknown fields are refused as Jira does."""
 
@@ -435,9 +438,12 @@ def _search(
     fields = request.fields or []
     signature = hashlib.sha256(f"{request.jql}\x00{','.join(fields)}".encode()).hexdigest()[:16]
     offset = _token_offset(request.nextPageToken, signature) if request.nextPageToken else 0
+    reconcile = request.reconcileIssues or []
+    if len(reconcile) > MAX_RECONCILE:
+        raise ApiError(400, [f"reconcileIssues accepts at most {MAX_RECONCILE} issue ids."])
     try:
         issues, more = sandbox.store.search(
-            query, account, offset, page_size, sandbox.faults.config.search_lag_ms
+            query, account, offset, page_size, sandbox.faults.config.search_lag_ms, reconcile
         )
     except JqlError as error:
         raise ApiError(400, [str(error)]) from error
@@ -458,9 +464,14 @@ def search_get(
     nextPageToken: str | None = None,
     maxResults: int | None = None,
     fields: Annotated[list[str] | None, Query()] = None,
+    reconcileIssues: Annotated[list[int] | None, Query()] = None,
 ) -> Json:
     request = SearchRequest(
-        jql=jql, nextPageToken=nextPageToken, maxResults=maxResults, fields=fields
+        jql=jql,
+        nextPageToken=nextPageToken,
+        maxResults=maxResults,
+        fields=fields,
+        reconcileIssues=reconcileIssues,
     )
     return _search(sandbox, account, render, request)
 

@@ -702,18 +702,29 @@ class SandboxStore:
     # -- search ---------------------------------------------------------------------
 
     def search(
-        self, query: JqlQuery, account_id: str, offset: int, limit: int, lag_ms: float = 0.0
+        self,
+        query: JqlQuery,
+        account_id: str,
+        offset: int,
+        limit: int,
+        lag_ms: float = 0.0,
+        reconcile: Sequence[int] = (),
     ) -> tuple[list[IssueRow], bool]:
         """One page of matching issues the account may browse, and whether more follow.
-        `lag_ms`: issues created more recently than that are not indexed yet."""
+        `lag_ms`: issues created more recently than that are not indexed yet, except
+        those whose ids are in `reconcile` (Jira's `reconcileIssues`: read-after-write)."""
         where = [
             "i.project_key IN (SELECT project_key FROM project_permissions "
             "WHERE account_id = ? AND permission = 'BROWSE_PROJECTS')"
         ]
         params: list[Any] = [account_id]
         if lag_ms > 0:
-            where.append("i.created <= ?")
+            known = ",".join("?" * len(reconcile))
+            where.append(
+                f"(i.created <= ? OR i.id IN ({known}))" if reconcile else "i.created <= ?"
+            )
             params.append(now_ms() - int(lag_ms))
+            params.extend(int(i) for i in reconcile)
         for clause in query.clauses:
             sql, values = self._clause_sql(clause.field, clause.op, clause.values)
             where.append(sql)

@@ -18,13 +18,12 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from application.admin import record_admin_action
-from application.generation.run import Progress as GenerationProgress
 from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
+from application.progress import Progress as GenerationProgress
 from application.users import User, UserExistsError
 from interfaces.bootstrap import BUS_PROJECTIONS, Container, bootstrap
 from interfaces.settings import Settings
-from projections import exports as exports_view
 
 app = typer.Typer(help="Turn a Drupal site's configuration inventory into a Jira backlog.")
 users_app = typer.Typer(help="Manage API users.")
@@ -308,6 +307,7 @@ def _run_demo(container: Container, sample: str, inventory: Path | None, user: U
     else:
         files = _sample_files(sample)
     parsed = parse_inventory(files)
+    sessions = container.views.sessions
     created = container.app.create_session(
         name=f"Demo: {sample if inventory is None else inventory.name}",
         site={
@@ -357,26 +357,19 @@ def _run_demo(container: Container, sample: str, inventory: Path | None, user: U
         )
         container.wrote(result.position)
         while not done.wait(0.5):
-            run = container.app.load_session(session_id).generation
-            if (
-                run is not None
-                and run.task_id == task_id
-                and run.status not in ("requested", "running")
-            ):
+            doc = sessions.document(session_id)
+            run = sessions.process_status(doc) if doc is not None else None
+            if run is not None and run["task_id"] == str(task_id) and run["status"] not in RUNNING:
                 break
         container.progress_listeners.remove(on_progress)
-    session = container.app.load_session(session_id)
-    run = session.generation
-    assert run is not None
-    console.print(
-        f"Generation {run.status}: {run.generated} tickets drafted by '{run.generator}', "
-        f"{run.failed} failed"
-    )
     container.settle()
-    tickets = container.store.list("tickets", partition=str(session_id))
-    from projections.tickets import in_export_order
-
-    ordered = in_export_order(tickets)
+    session = _session(container, session_id)
+    run = sessions.process_status(session)
+    console.print(
+        f"Generation {run['status']}: {run['generated']} tickets drafted by "
+        f"'{run['generator']}', {run['failed']} failed"
+    )
+    ordered = _tickets(container, session)
     listing = Table(title=f"Tickets in export order ({len(ordered)}; first 15 shown)")
     for col in ("#", "group", "entity", "title", "deps"):
         listing.add_column(col)
@@ -394,25 +387,52 @@ def _run_demo(container: Container, sample: str, inventory: Path | None, user: U
     for r in report.results:
         if r.status != "passed":
             console.print(f"  [red]{r.ticket_title}[/red]: {r.error_message} -> {r.suggested_fix}")
-    session = container.app.load_session(session_id)
-    console.print(f"Export readiness: {session.export_blockers() or 'ready'}")
-    first = session.tickets_in_export_order()[0]
-    container.app.edit_ticket(
-        session_id, first.id, {"title": first.title + " (reviewed)"}, first.version, user
+    session = _session(container, session_id, report.position)
+    console.print(f"Export readiness: {_blockers(container, session) or 'ready'}")
+    first = _tickets(container, session)[0]
+    edited = container.app.edit_ticket(
+        session_id,
+        UUID(first["id"]),
+        {"title": first["title"] + " (reviewed)"},
+        first["version"],
+        user,
     )
-    session = container.app.load_session(session_id)
+    session = _session(container, session_id, edited.position)
     console.print(
-        f"After editing '{first.config_name}': validation is {session.validation_state()}, "
-        f"export readiness: {session.export_blockers()}"
+        f"After editing '{first['config_name']}': validation is "
+        f"{sessions.public(session)['validation']['state']}, "
+        f"export readiness: {_blockers(container, session)}"
     )
     report = container.app.validate_tickets(session_id, None, user)
-    session = container.app.load_session(session_id)
+    session = _session(container, session_id, report.position)
     console.print(
         f"Re-validated: {report.passed}/{report.tickets_tested} passed; "
-        f"export readiness: {session.export_blockers() or 'ready'}"
+        f"export readiness: {_blockers(container, session) or 'ready'}"
     )
     _demo_export(container, session_id, user)
     return session_id
+
+
+RUNNING = ("requested", "running")
+
+
+def _session(container: Container, session_id: UUID, position: int | None = None) -> dict[str, Any]:
+    """The session as its read model shows it, once that has seen `position` (a command's)."""
+    if position is not None:
+        container.settle(position)
+    doc = container.views.sessions.document(session_id)
+    assert doc is not None, f"session {session_id} is not in its read model"
+    return doc
+
+
+def _tickets(container: Container, session: dict[str, Any]) -> list[dict[str, Any]]:
+    """The session's tickets in export order."""
+    listing = container.views.tickets.list(UUID(session["id"]), session["content_version"])
+    return list(listing["tickets"])
+
+
+def _blockers(container: Container, session: dict[str, Any]) -> list[str]:
+    return list(container.views.sessions.export_readiness(session)["blockers"])
 
 
 def _demo_export(container: Container, session_id: UUID, user: User) -> None:
@@ -434,16 +454,13 @@ def _demo_export(container: Container, session_id: UUID, user: User) -> None:
                 bar.update(task, completed=p.percentage, stage=p.stage[:50])
 
         container.progress_listeners.append(on_progress)
-        while container.app.load_export(export.id).status in ("requested", "running"):
+        exports = container.views.exports
+        while (status := exports.status(export.id)) is None or status["status"] in RUNNING:
             time.sleep(0.2)
         container.progress_listeners.remove(on_progress)
     container.settle()
-    doc = container.store.get("exports", str(export.id))
-    assert doc is not None
-    titles = {
-        t["id"]: t["title"] for t in container.store.list("tickets", partition=str(session_id))
-    }
-    summary = exports_view.summary_view(doc, titles)
+    summary = exports.summary(export.id)
+    assert summary is not None
     table = Table(title=f"Export summary: {summary['status']}")
     table.add_column("figure")
     table.add_column("value", justify="right")

@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from application.adf.ticket_document import attachment_filename
-from application.generation.run import Progress
+from application.progress import Progress
 from domain.export import Export
 from domain.session import Session, Stage
 from infrastructure.jira import JiraClient, RetryPolicy

@@ -4,7 +4,8 @@ bounded waits, and counting what really exists in Jira (issues per mark, links p
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from uuid import UUID
 
 import httpx
 
-from application.export.run import session_label
+from application.export.issues import session_label
 from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
 from application.users import User
@@ -99,9 +100,26 @@ class Sandbox:
 
     # --- what exists in Jira ------------------------------------------------------
 
+    @contextmanager
+    def index_caught_up(self) -> Iterator[None]:
+        """The truth, for checking: the search sees every issue (a lag set by the test is
+        put back afterwards)."""
+        lag = self.http.get("/_sandbox/faults").json().get("search_lag_ms", 0)
+        if lag:
+            self.faults(search_lag_ms=0)
+        try:
+            yield
+        finally:
+            if lag:
+                self.faults(search_lag_ms=lag)
+
     def issues_by_ticket(self, ticket_ids: Iterable[UUID]) -> dict[UUID, list[FoundIssue]]:
         """Every issue in the project carrying each ticket's mark (label `tf-<id>`), with
-        its labels and issue links, found by JQL as the export itself looks for them."""
+        its labels and issue links (the search, with its index caught up)."""
+        with self.index_caught_up():
+            return self._issues_by_ticket(ticket_ids)
+
+    def _issues_by_ticket(self, ticket_ids: Iterable[UUID]) -> dict[UUID, list[FoundIssue]]:
         wanted = {export_label(t): t for t in ticket_ids}
         found: dict[UUID, list[FoundIssue]] = {t: [] for t in wanted.values()}
         labels = sorted(wanted)
@@ -116,7 +134,8 @@ class Sandbox:
 
     def session_issue_count(self, session_id: UUID) -> int:
         jql = f'project = "{PROJECT}" AND labels = "{session_label(session_id)}"'
-        return len(self.jira.search(jql, ("labels",), page_size=100))
+        with self.index_caught_up():
+            return len(self.jira.search(jql, ("labels",), page_size=100))
 
     def issue(self, key: str, *fields: str) -> dict[str, Any]:
         return dict(self.jira.get_issue(key, fields).fields)

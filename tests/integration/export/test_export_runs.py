@@ -11,7 +11,7 @@ import re
 from uuid import UUID, uuid4
 
 from application.export.preflight import run_preflight
-from application.generation.run import Progress
+from application.progress import Progress
 from domain.export import Export
 from domain.session import Session, Stage
 from infrastructure.sql.tasks import open_tasks

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 
-from application.generation.run import Progress
+from application.progress import Progress
 from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
 from application.users import User

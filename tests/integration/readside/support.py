@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from application.generation.run import Progress
+from application.progress import Progress
 from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
 from application.users import User

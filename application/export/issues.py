@@ -1,0 +1,101 @@
+"""The Jira issue to create for a ticket, and the manual fixes its fallbacks imply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from application.adf import build_ticket_document
+from application.export.jira_types import NewIssue
+from application.export.preflight import Preflight
+from domain.export import export_label
+from domain.session import Ticket
+
+PROPERTY_KEY = "ticketforge"
+
+Fix = tuple[str, str, str]  # (kind, detail, recommended action)
+
+
+def session_label(session_id: UUID) -> str:
+    """A label on every issue of a session, for sync back (`labels = ... AND updated >= ...`)."""
+    return f"tf-s-{session_id.hex[:16]}"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    ticket: Ticket
+    order: int
+    issue: NewIssue
+    attachment: tuple[str, bytes, str] | None  # (filename, content, media type)
+    fallbacks: list[Fix]
+
+
+def prepare_issue(
+    ticket: Ticket,
+    order: int,
+    *,
+    session_id: UUID,
+    epic_key: str | None,
+    project_key: str,
+    issue_type: str,
+    preflight: Preflight,
+) -> Prepared:
+    """Build the issue (the ADF conversion is the costly part) and drop, as manual fixes,
+    what the pre-flight found Jira will not take: an unknown assignee, priority, sprint."""
+    document = build_ticket_document(
+        ticket.config_name,
+        ticket.title,
+        ticket.user_story,
+        ticket.analysis,
+        ticket.verification,
+    )
+    fallbacks: list[Fix] = []
+    account_id = None
+    if ticket.assignee:
+        account_id = preflight.assignees.get(ticket.assignee)
+        if account_id is None:
+            fallbacks.append(
+                (
+                    "assignee",
+                    f"'{ticket.assignee}' is not an assignable user; left unassigned",
+                    "Assign the issue by hand to the right person",
+                )
+            )
+    priority = ticket.priority
+    if priority and priority not in preflight.priorities:
+        fallbacks.append(
+            (
+                "priority",
+                f"Priority '{priority}' is not available; Jira's default was used",
+                "Set the priority by hand (available: "
+                + (", ".join(sorted(preflight.priorities)) or "none could be read")
+                + ")",
+            )
+        )
+        priority = None
+    if ticket.sprint and ticket.sprint not in preflight.sprints:
+        fallbacks.append(
+            (
+                "sprint",
+                f"Sprint '{ticket.sprint}' was not found; the issue is in the backlog",
+                "Move the issue to the right sprint by hand",
+            )
+        )
+    labels = [*ticket.labels, export_label(ticket.id), session_label(session_id)]
+    issue = NewIssue(
+        project_key=project_key,
+        summary=document.summary,
+        issue_type=issue_type,
+        issue_type_id=preflight.issue_type_id,
+        description=document.adf,
+        labels=tuple(dict.fromkeys(labels)),
+        assignee_account_id=account_id,
+        priority=priority,
+        parent_key=epic_key,
+        properties={PROPERTY_KEY: {"ticket_id": str(ticket.id), "session_id": str(session_id)}},
+    )
+    attachment = None
+    if document.attachment is not None:
+        a = document.attachment
+        attachment = (a.filename, a.content, a.media_type)
+    return Prepared(ticket, order, issue, attachment, fallbacks)
