@@ -75,6 +75,11 @@ async def _jira_gate(
             )
         )
     request.state.account_id = account
+    if faults.config.forbidden_routes and _route_name(request) in faults.config.forbidden_routes:
+        sandbox.stats.fault("forbidden_route")
+        return error_response(
+            ApiError(403, ["You do not have permission to perform this operation (injected)."])
+        )
     storm = faults.take_storm()
     if storm is not None:
         sandbox.stats.fault("rate_limit_storm")

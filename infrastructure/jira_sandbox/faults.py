@@ -15,6 +15,8 @@
 | `missing_link_types`           | link types that do not exist (e.g. `["Blocks"]`)            |
 | `search_lag_ms`                | JQL search does not see an issue until this long after its  |
 |                                | creation (Jira Cloud's search index lags; GET does not)     |
+| `forbidden_routes`             | routes (`GET /rest/api/3/priority/search`) answered 403, as |
+|                                | for an account without the permission they need             |
 | `user_time_zone`               | (a setting) the user's IANA zone; JQL dates are read in it  |
 
 Counters restart for a fault whenever it is set again.
@@ -44,6 +46,7 @@ class FaultConfig:
     rate_limit_storm_retry_after: float = 1.0
     missing_link_types: tuple[str, ...] = ()
     search_lag_ms: float = 0.0
+    forbidden_routes: tuple[str, ...] = ()
     # Not a fault but a setting: the API user's time zone (`/myself`'s `timeZone`), in
     # which JQL dates are read, as Jira Cloud reads them in the searching user's zone.
     user_time_zone: str = "UTC"
@@ -65,6 +68,7 @@ class FaultUpdate(BaseModel):
     rate_limit_storm_retry_after: float | None = Field(default=None, ge=0)
     missing_link_types: list[str] | None = None
     search_lag_ms: float | None = Field(default=None, ge=0)
+    forbidden_routes: list[str] | None = None
     user_time_zone: str | None = None
 
     @field_validator("user_time_zone")
@@ -79,8 +83,9 @@ class FaultUpdate(BaseModel):
 
     def changes(self) -> dict[str, Any]:
         changed = self.model_dump(exclude_none=True)
-        if "missing_link_types" in changed:
-            changed["missing_link_types"] = tuple(changed["missing_link_types"])
+        for name in ("missing_link_types", "forbidden_routes"):
+            if name in changed:
+                changed[name] = tuple(changed[name])
         return changed
 
 
@@ -117,6 +122,7 @@ class FaultInjector:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self._config)
         data["missing_link_types"] = list(self._config.missing_link_types)
+        data["forbidden_routes"] = list(self._config.forbidden_routes)
         return data
 
     def zone(self) -> ZoneInfo:

@@ -79,6 +79,7 @@ class Sandbox:
             unauthorized_from_request=0,
             rate_limit_storm_next=0,
             missing_link_types=[],
+            forbidden_routes=[],
             search_lag_ms=0,
         )
 
