@@ -99,7 +99,7 @@ class WriteScheduler(Generic[T]):
 class Simulation(Generic[T]):
     """What `simulate` saw: every send, every idle wait, and when the last answer came."""
 
-    sends: list[tuple[float, Write[T]]] = field(default_factory=list)
+    sends: list[tuple[float, float, Write[T]]] = field(default_factory=list)  # (taken, sent)
     waits: list[tuple[float, float]] = field(default_factory=list)  # (from, until) of a sender
     finished_at: float = 0.0
 
@@ -123,7 +123,7 @@ def simulate(
         if taken is None:
             continue  # this sender is done
         if isinstance(taken, Taken):
-            result.sends.append((taken.send_at, taken.write))
+            result.sends.append((now, taken.send_at, taken.write))
             done = taken.send_at + latency_s
             result.finished_at = max(result.finished_at, done)
             heapq.heappush(free, (done, sender))
