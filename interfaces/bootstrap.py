@@ -38,6 +38,7 @@ from projections.exports import ExportsProjection
 from projections.sessions import SessionsProjection
 from projections.store import LeaderLock, ReadModelStore
 from projections.tickets import TicketsProjection
+from projections.views import Views
 from projections.work_queue import EXPORT, GENERATION, WorkQueueProjection
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Container:
     drafter_for: Callable[[str], TicketDrafter]
     jira: JiraConnector
     exports: ExportRunner
+    views: Views  # the queries on the read models
     progress_listeners: list[Callable[[Progress], None]] = field(default_factory=list)
     live_progress: LiveProgress | None = None  # NATS: None when neither NATS_URL nor embedded
     waker: PostgresEventWaker | None = None  # LISTEN/NOTIFY; None on SQLite (polling)
@@ -334,6 +336,7 @@ def bootstrap(
         drafter_for=drafter_for,
         jira=jira,
         exports=exports,
+        views=Views.over(store, projector, app.head_position),
         progress_listeners=listeners,
         live_progress=live,
         local_queue=local_queue,

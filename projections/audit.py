@@ -13,15 +13,16 @@ import dataclasses
 import enum
 import re
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol
 from uuid import UUID
 
 from domain.admin import AdminActivity
 from domain.export import Export
 from domain.session import Session
 from projections.base import Projection, id_text
-from projections.store import ViewTransaction
+from projections.store import ReadModelStore, ViewTransaction
 
 TABLE = "audit"
 EXPORT_SESSIONS = "audit_export_sessions"
@@ -164,3 +165,133 @@ class AuditProjection(Projection):
         if isinstance(event, AdminActivity.Event):
             return ADMIN_PARTITION
         return None
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which audit rows a page shows: event types (comma-separated), actor, time span."""
+
+    types: str | None = None
+    actor: str | None = None
+    since: datetime | None = None  # naive: UTC
+    until: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+    def parameters(self) -> dict[str, Any]:
+        """The filter as JSON (how an admin's look at the history is itself recorded)."""
+        return {
+            "types": self.types,
+            "actor": self.actor,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "limit": self.limit,
+            "offset": self.offset,
+        }
+
+    def page(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        wanted = {t.strip() for t in self.types.split(",") if t.strip()} if self.types else None
+        since, until = _as_utc(self.since), _as_utc(self.until)
+        chosen = []
+        for row in rows:
+            if wanted is not None and row["type"] not in wanted:
+                continue
+            if self.actor is not None and row["actor"] != self.actor:
+                continue
+            if since is not None or until is not None:
+                at = datetime.fromisoformat(row["timestamp"])
+                if (since is not None and at < since) or (until is not None and at > until):
+                    continue
+            chosen.append(row)
+        return {
+            "total": len(chosen),
+            "limit": self.limit,
+            "offset": self.offset,
+            "events": chosen[self.offset : self.offset + self.limit],
+        }
+
+
+class PastAggregate(Protocol):
+    """An aggregate as it was after its event number `version`, and that event
+    (`application.admin.state_at` answers one)."""
+
+    @property
+    def aggregate(self) -> Any: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def current_version(self) -> int: ...
+
+    @property
+    def event(self) -> Any: ...
+
+
+class AuditView:
+    """The queries on the audit log that `AuditProjection` writes; each history is in
+    event-store order. A session or export the log does not know (yet) answers None."""
+
+    def __init__(self, store: ReadModelStore) -> None:
+        self.store = store
+
+    def session_events(self, session_id: UUID, chosen: EventFilter) -> dict[str, Any] | None:
+        """Every event of the session and of its exports."""
+        rows = self.store.list(TABLE, partition=str(session_id))
+        if not rows:
+            return None
+        return {"session_id": str(session_id), **chosen.page(rows)}
+
+    def export_events(self, export_id: UUID, chosen: EventFilter) -> dict[str, Any] | None:
+        known = self.store.get(EXPORT_SESSIONS, str(export_id))
+        if known is None:
+            return None
+        session_id = str(known["session_id"])
+        rows = [
+            r
+            for r in self.store.list(TABLE, partition=session_id)
+            if r["aggregate_id"] == str(export_id)
+        ]
+        return {"export_id": str(export_id), "session_id": session_id, **chosen.page(rows)}
+
+    def admin_activity(self, chosen: EventFilter) -> dict[str, Any]:
+        """What admins did: what they looked at and rebuilt."""
+        return chosen.page(self.store.list(TABLE, partition=ADMIN_PARTITION))
+
+    @staticmethod
+    def past_state(aggregate_type: str, past: PastAggregate) -> dict[str, Any]:
+        """An aggregate's state at a version, as JSON with secrets redacted, and the
+        change (event) that made it so."""
+        state = {
+            k: v
+            for k, v in vars(past.aggregate).items()
+            if k not in ("_id", "_version", "_pending_events")
+        }
+        body: dict[str, Any] = {
+            "aggregate_type": aggregate_type,
+            "id": str(past.aggregate.id),
+            "version": past.version,
+            "current_version": past.current_version,
+            "changed_by": None,
+        }
+        if past.event is not None:
+            event = past.event
+            body["changed_by"] = {
+                "type": event_type(event),
+                "actor": getattr(event, "actor", None),
+                "timestamp": event.timestamp.isoformat(),
+                "payload": event_payload(event),
+            }
+        if aggregate_type == "Session":
+            tickets = state.pop("tickets", {})
+            body["tickets"] = sorted(
+                (to_json(t) for t in tickets.values()), key=lambda t: t["user_order"]
+            )
+        body["state"] = to_json(state)
+        return body

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any, ClassVar
+from uuid import UUID
 
 from domain.export import Export
 from projections.base import Projection
-from projections.store import ViewTransaction
+from projections.store import ReadModelStore, ViewTransaction
+from projections.tickets import TicketsView
 
 TABLE = "exports"
 
@@ -240,3 +242,44 @@ def summary_view(doc: dict[str, Any], titles: dict[str, str] | None = None) -> d
         ],
         "synced_at": doc["synced_at"],
     }
+
+
+class ExportsView:
+    """The queries on the export runs that `ExportsProjection` writes (one row per run).
+
+    Each answers None for an export the read model does not know (yet).
+    """
+
+    def __init__(self, store: ReadModelStore, tickets: TicketsView) -> None:
+        self.store = store
+        self.tickets = tickets
+
+    def status(self, export_id: UUID) -> dict[str, Any] | None:
+        doc = self._doc(export_id)
+        return None if doc is None else status_view(doc)
+
+    def summary(self, export_id: UUID) -> dict[str, Any] | None:
+        doc = self._doc(export_id)
+        if doc is None:
+            return None
+        return summary_view(doc, self.tickets.titles(UUID(doc["session_id"])))
+
+    def manual_fixes(self, export_id: UUID) -> dict[str, Any] | None:
+        doc = self._doc(export_id)
+        if doc is None:
+            return None
+        fixes = list(doc["fixes"].values())
+        return {
+            "export_id": doc["id"],
+            "fixes": fixes,
+            "open": sum(1 for f in fixes if not f["resolved"]),
+            "total": len(fixes),
+        }
+
+    def manual_fix(self, export_id: UUID, fix_id: UUID) -> dict[str, Any] | None:
+        doc = self._doc(export_id)
+        fix = None if doc is None else doc["fixes"].get(str(fix_id))
+        return None if fix is None else dict(fix)
+
+    def _doc(self, export_id: UUID) -> dict[str, Any] | None:
+        return self.store.get(TABLE, str(export_id))

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.inventory import InventoryEntity
-from domain.session import Session
+from domain.session import MAX_GENERATION_RETRIES, Session
 from projections.base import Projection
-from projections.store import ViewTransaction
+from projections.store import ReadModelStore, ViewTransaction
 
 TABLE = "sessions"
 
@@ -59,6 +59,35 @@ def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     shown["export_ready"] = not blockers
     shown["export_blockers"] = blockers
     return shown
+
+
+
+def process_status_view(doc: dict[str, Any]) -> dict[str, Any]:
+    """Where the session's ticket generation stands (the last run, if any)."""
+    run = doc.get("generation")
+    if run is None:
+        return {"stage": doc["stage"], "task_id": None, "status": "not_started", "percentage": 0.0}
+    finished = run["generated"] + run["failed"]
+    percentage = 100.0 * finished / run["total"] if run["total"] else 0.0
+    if run["status"] == "completed":
+        percentage = 100.0
+    return {
+        "stage": doc["stage"],
+        "task_id": run["task_id"],
+        "status": run["status"],
+        "generator": run["generator"],
+        "attempt": run["attempt"],
+        "retries_left": max(0, MAX_GENERATION_RETRIES - doc["generation_retries"]),
+        "percentage": round(percentage, 1),
+        "total": run["total"],
+        "generated": run["generated"],
+        "failed": run["failed"],
+        "errors": run["errors"],
+        "tokens": doc["tokens"],
+        "requested_at": run["requested_at"],
+        "started_at": run["started_at"],
+        "finished_at": run["finished_at"],
+    }
 
 
 class SessionsProjection(Projection):
@@ -302,3 +331,41 @@ class SessionsProjection(Projection):
 
 def session_id_of(doc: dict[str, Any]) -> UUID:
     return UUID(doc["id"])
+
+
+class SessionsView:
+    """The queries on the sessions read model that `SessionsProjection` writes.
+
+    `document` is the row as the projection keeps it (with its bookkeeping): callers
+    that answer several questions about one session read it once and pass it to the
+    shaping methods (`public`, `process_status`, `export_readiness`).
+    """
+
+    def __init__(self, store: ReadModelStore) -> None:
+        self.store = store
+
+    def document(self, session_id: UUID) -> dict[str, Any] | None:
+        """The session's row (its `owner` says who may see it), or None if unknown."""
+        return self.store.get(TABLE, str(session_id))
+
+    def list(self, owner: str | None, *, limit: int, offset: int) -> dict[str, Any]:
+        """A page of sessions (all, or `owner`'s), and how many there are in all."""
+        docs = self.store.list(TABLE, owner=owner, limit=limit, offset=offset)
+        return {
+            "sessions": [public_view(d) for d in docs],
+            "total": self.store.count(TABLE, owner=owner),
+        }
+
+    @staticmethod
+    def public(doc: dict[str, Any]) -> dict[str, Any]:
+        return public_view(doc)
+
+    @staticmethod
+    def process_status(doc: dict[str, Any]) -> dict[str, Any]:
+        return process_status_view(doc)
+
+    @staticmethod
+    def export_readiness(doc: dict[str, Any]) -> dict[str, Any]:
+        """Whether the session can be exported now, and if not, why."""
+        shown = public_view(doc)
+        return {"ready": shown["export_ready"], "blockers": shown["export_blockers"]}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from functools import singledispatchmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from domain.inventory import InventoryEntity
 from domain.ordering import export_order
 from domain.session import Session
 from projections.base import Projection, id_text
-from projections.store import ViewTransaction
+from projections.store import ReadModelStore, ViewTransaction
 
 TABLE = "tickets"
 ENTITIES = "entities"
@@ -171,3 +171,53 @@ def with_freshness(ticket: dict[str, Any], content_version: int) -> dict[str, An
     if validation["state"] == "passed" and validation["content_version"] != content_version:
         validation["state"] = "stale"
     return {**ticket, "validation": validation}
+
+
+Rows = list[dict[str, Any]]  # spelled here: inside `TicketsView`, `list` is its method
+
+
+class TicketsView:
+    """The queries on the review list and the entities that `TicketsProjection` writes.
+
+    A ticket's validation is shown against the session's current content version
+    (`content_version`, from the sessions view), so that an old pass shows as stale.
+    """
+
+    def __init__(self, store: ReadModelStore) -> None:
+        self.store = store
+
+    def list(
+        self, session_id: UUID, content_version: int, order: Literal["export", "user"] = "export"
+    ) -> dict[str, Any]:
+        """Every ticket of the session, in export order (dependencies first) or the user's."""
+        tickets = self._rows(session_id)
+        if order == "export":
+            tickets = in_export_order(tickets)
+        shown = [with_freshness(t, content_version) for t in tickets]
+        return {"session_id": str(session_id), "order": order, "tickets": shown, "total": len(shown)}
+
+    def get(
+        self, session_id: UUID, ticket_id: UUID, content_version: int
+    ) -> dict[str, Any] | None:
+        """The ticket, or None when the session has no such ticket."""
+        doc = self.store.get(TABLE, str(ticket_id))
+        if doc is None or doc["session_id"] != str(session_id):
+            return None
+        return with_freshness(doc, content_version)
+
+    def readiness(self, session_id: UUID) -> dict[str, int]:
+        """How many of the session's tickets are marked ready, of how many."""
+        tickets = self._rows(session_id)
+        return {"ready": sum(1 for t in tickets if t["ready"]), "total": len(tickets)}
+
+    def titles(self, session_id: UUID) -> dict[str, str]:
+        """Ticket id -> title, for answers that name tickets (the export summary)."""
+        return {t["id"]: t["title"] for t in self._rows(session_id)}
+
+    def entities(self, session_id: UUID) -> dict[str, Any]:
+        """The session's inventory entities as uploaded (the latest file of each kind)."""
+        rows = self.store.list(ENTITIES, partition=str(session_id))
+        return {"entities": rows, "total": len(rows)}
+
+    def _rows(self, session_id: UUID) -> Rows:
+        return self.store.list(TABLE, partition=str(session_id))

@@ -14,13 +14,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from application.export.issues import session_label
 from application.export.jira_types import IssueSnapshot
 from application.export.port import JiraGateway, jql_date, jql_quote
-from application.export.run import session_label
 from application.sessions import TicketForge
 from application.users import User
 from domain.errors import ConflictError, NotFoundError
 from domain.export import Export
+
+RECONCILE = 50  # Jira reconciles at most 50 issue ids per search
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,29 @@ def sync_back(
             # Jira reads JQL dates in the searching user's time zone, not in UTC.
             zone = gateway.myself().time_zone
             jql += f" AND updated >= {jql_date(datetime.fromisoformat(since), zone)}"
-        issues = [_issue(s) for s in gateway.search_snapshots(jql + " ORDER BY updated")]
+            issues = [_issue(s) for s in gateway.search_snapshots(jql + " ORDER BY updated")]
+        else:
+            issues = _first_sync(gateway, export, jql)
     finally:
         gateway.close()
     up_to = max((i["updated"] for i in issues if i["updated"]), default=since)
     changed = [i for i in issues if known.get(str(i["key"])) != i]
     result = app.record_sync(session_id, changed, up_to, user)
     return SyncResult(changed=changed, fetched=len(issues), position=result.position)
+
+
+def _first_sync(gateway: JiraGateway, export: Export, jql: str) -> list[dict[str, Any]]:
+    """Every exported issue, though Jira's search index may not show the newest yet: by
+    key, RECONCILE at a time, with their ids as `reconcileIssues` (read-after-write)."""
+    recorded = sorted(export.issues.values(), key=lambda i: i.order)
+    issues: list[dict[str, Any]] = []
+    for start in range(0, len(recorded), RECONCILE):
+        chunk = recorded[start : start + RECONCILE]
+        keys = ", ".join(jql_quote(i.key) for i in chunk)
+        ids = [i.jira_id for i in chunk if i.jira_id.isdigit()]
+        found = gateway.search_snapshots(f"{jql} AND key in ({keys}) ORDER BY key", 100, ids)
+        issues.extend(_issue(s) for s in found)
+    return sorted(issues, key=lambda i: (i["updated"] or "", i["key"]))
 
 
 def _completed_export(app: TicketForge, session_id: UUID, user: User) -> Export:

@@ -12,6 +12,7 @@ from interfaces.api.errors import ApiError
 from interfaces.bootstrap import Container
 from projections import sessions as sessions_view
 from projections import tickets as tickets_view
+from projections.views import Views
 
 
 def get_container(request: Request) -> Container:
@@ -20,6 +21,13 @@ def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_views(container: ContainerDep) -> Views:
+    return container.views
+
+
+ViewsDep = Annotated[Views, Depends(get_views)]
 
 
 def current_user(
@@ -169,11 +177,13 @@ def settle(container: Container, response: Response, position: int | None) -> No
 
 
 def session_doc(container: Container, session_id: UUID, user: User) -> dict[str, Any]:
-    doc = container.store.get(sessions_view.TABLE, str(session_id))
+    """The session's read-model row (`SessionsView.document`); 404 unless `user` may see it."""
+    sessions = container.views.sessions
+    doc = sessions.document(session_id)
     if doc is None:  # perhaps created a moment ago, by another process: wait for the view
         head = container.app.head_position()
         if container.projector.wait_for(head, 2.0, (sessions_view.SessionsProjection.name,)):
-            doc = container.store.get(sessions_view.TABLE, str(session_id))
+            doc = sessions.document(session_id)
     if doc is None or (doc["owner"] != user.name and not user.is_admin):
         raise ApiError(
             404,

@@ -42,6 +42,24 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     "5XX": {"model": ErrorBody, "description": "Not available now: try again"},
 }
 
+WHY = {
+    400: "The request is malformed (e.g. an If-Match that is not a version)",
+    401: "No valid bearer token",
+    403: "The route needs the admin role",
+    404: "Not found (another user's session is not found either)",
+    409: "Does not fit the current state: stage, version, a running task, stale validation",
+    413: "The upload is over the size limit",
+    422: "The request is invalid, or the rules refuse it now",
+    428: "The version edited is missing (If-Match header or `version`)",
+    502: "Jira answered with an error",
+    503: "Not available now (read models behind, LLM or NATS unreachable): retry later",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route's errors, each with the error body and why it happens."""
+    return {status: {"model": ErrorBody, "description": WHY[status]} for status in statuses}
+
 
 class ApiError(Exception):
     def __init__(

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
+from application.export import sync as issue_sync
+from application.export.check import check_project
 from application.export.jira_errors import JiraError
-from application.export.port import jql_date, jql_quote
-from application.export.preflight import run_preflight
-from application.export.run import session_label
-from interfaces.api.deps import ContainerDep, CurrentUser, ReadPosition, session_doc, settle
-from interfaces.api.errors import ApiError
-from projections import exports as exports_view
-from projections import tickets as tickets_view
+from interfaces.api.deps import (
+    ContainerDep,
+    CurrentUser,
+    ReadPosition,
+    ViewsDep,
+    session_doc,
+    settle,
+)
+from interfaces.api.errors import ApiError, documented
+from interfaces.api.schemas.exports import (
+    ExportRetried,
+    ExportStarted,
+    ExportStatus,
+    ExportSummary,
+    ManualFix,
+    ManualFixList,
+    ProjectCheckOut,
+    SyncOut,
+)
 
-router = APIRouter(prefix="/api", tags=["export"])
+router = APIRouter(prefix="/api", tags=["export"], responses=documented(401))
 
 SECONDS_PER_TICKET_ESTIMATE = 0.05
+EXPORT_ERRORS = documented(404)
 
 
 class ResolveBody(BaseModel):
@@ -34,18 +48,27 @@ class ProjectCheck(BaseModel):
     sprints: list[str] = Field(default_factory=list, max_length=50)
 
 
-def _export_doc(container: ContainerDep, session_id: UUID, user: CurrentUser) -> dict[str, Any]:
-    session = session_doc(container, session_id, user)
-    export_id = session.get("export_id")
-    doc = container.store.get(exports_view.TABLE, export_id) if export_id else None
-    if doc is None:
-        raise ApiError(
-            404,
-            f"Session {session_id} has no export yet",
-            "user_fixable",
-            ["Start one with POST /api/sessions/{id}/export"],
-        )
-    return doc
+def _no_export(session_id: UUID) -> ApiError:
+    return ApiError(
+        404,
+        f"Session {session_id} has no export yet",
+        "user_fixable",
+        ["Start one with POST /api/sessions/{id}/export"],
+    )
+
+
+def _export_id(container: ContainerDep, session_id: UUID, user: CurrentUser) -> UUID:
+    """The session's latest export (404 for a session `user` may not see, or none)."""
+    export_id = session_doc(container, session_id, user).get("export_id")
+    if export_id is None:
+        raise _no_export(session_id)
+    return UUID(export_id)
+
+
+def _shown(answer: dict[str, Any] | None, session_id: UUID) -> dict[str, Any]:
+    if answer is None:  # the export is not in the read model (yet)
+        raise _no_export(session_id)
+    return answer
 
 
 def _jira_error(exc: JiraError) -> ApiError:
@@ -53,7 +76,12 @@ def _jira_error(exc: JiraError) -> ApiError:
     return ApiError(status_code, str(exc), exc.category, exc.recovery_actions)
 
 
-@router.post("/sessions/{session_id}/export", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/sessions/{session_id}/export",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ExportStarted,
+    responses=documented(404, 409, 422),
+)
 def start_export(
     session_id: UUID, container: ContainerDep, user: CurrentUser, response: Response
 ) -> dict[str, Any]:
@@ -72,14 +100,25 @@ def start_export(
     }
 
 
-@router.get("/sessions/{session_id}/export/status")
+@router.get(
+    "/sessions/{session_id}/export/status",
+    response_model=ExportStatus,
+    response_model_exclude_unset=True,
+    responses=EXPORT_ERRORS,
+)
 def export_status(
-    session_id: UUID, container: ContainerDep, user: CurrentUser, _: ReadPosition
+    session_id: UUID, container: ContainerDep, views: ViewsDep, user: CurrentUser, _: ReadPosition
 ) -> dict[str, Any]:
-    return exports_view.status_view(_export_doc(container, session_id, user))
+    export_id = _export_id(container, session_id, user)
+    return _shown(views.exports.status(export_id), session_id)
 
 
-@router.post("/sessions/{session_id}/export/retry", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/sessions/{session_id}/export/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ExportRetried,
+    responses=documented(404, 409, 422),
+)
 def retry_export(
     session_id: UUID, container: ContainerDep, user: CurrentUser, response: Response
 ) -> dict[str, Any]:
@@ -96,25 +135,30 @@ def retry_export(
     }
 
 
-@router.get("/sessions/{session_id}/export/manual-fixes")
+@router.get(
+    "/sessions/{session_id}/export/manual-fixes",
+    response_model=ManualFixList,
+    response_model_exclude_unset=True,
+    responses=EXPORT_ERRORS,
+)
 def manual_fixes(
-    session_id: UUID, container: ContainerDep, user: CurrentUser, _: ReadPosition
+    session_id: UUID, container: ContainerDep, views: ViewsDep, user: CurrentUser, _: ReadPosition
 ) -> dict[str, Any]:
-    doc = _export_doc(container, session_id, user)
-    fixes = list(doc["fixes"].values())
-    return {
-        "export_id": doc["id"],
-        "fixes": fixes,
-        "open": sum(1 for f in fixes if not f["resolved"]),
-        "total": len(fixes),
-    }
+    export_id = _export_id(container, session_id, user)
+    return _shown(views.exports.manual_fixes(export_id), session_id)
 
 
-@router.post("/sessions/{session_id}/export/manual-fixes/{fix_id}/resolve")
+@router.post(
+    "/sessions/{session_id}/export/manual-fixes/{fix_id}/resolve",
+    response_model=ManualFix,
+    response_model_exclude_unset=True,
+    responses=documented(404, 409),
+)
 def resolve_fix(
     session_id: UUID,
     fix_id: UUID,
     container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     response: Response,
     body: ResolveBody | None = None,
@@ -122,78 +166,56 @@ def resolve_fix(
     session_doc(container, session_id, user)
     result = container.app.resolve_manual_fix(session_id, fix_id, body.note if body else None, user)
     settle(container, response, result.position)
-    doc = _export_doc(container, session_id, user)
-    return dict(doc["fixes"][str(fix_id)])
+    export_id = _export_id(container, session_id, user)
+    return _shown(views.exports.manual_fix(export_id, fix_id), session_id)
 
 
-@router.get("/sessions/{session_id}/export/summary")
+@router.get(
+    "/sessions/{session_id}/export/summary",
+    response_model=ExportSummary,
+    response_model_exclude_unset=True,
+    responses=EXPORT_ERRORS,
+)
 def export_summary(
-    session_id: UUID, container: ContainerDep, user: CurrentUser, _: ReadPosition
+    session_id: UUID, container: ContainerDep, views: ViewsDep, user: CurrentUser, _: ReadPosition
 ) -> dict[str, Any]:
-    doc = _export_doc(container, session_id, user)
-    tickets = container.store.list(tickets_view.TABLE, partition=str(session_id))
-    return exports_view.summary_view(doc, {t["id"]: t["title"] for t in tickets})
+    export_id = _export_id(container, session_id, user)
+    return _shown(views.exports.summary(export_id), session_id)
 
 
-@router.post("/sessions/{session_id}/export/sync")
+@router.post(
+    "/sessions/{session_id}/export/sync",
+    response_model=SyncOut,
+    responses=documented(404, 409, 422, 502),
+)
 def sync_back(
     session_id: UUID, container: ContainerDep, user: CurrentUser, response: Response
 ) -> dict[str, Any]:
-    """Refresh each exported issue's status, assignee and resolution (incremental by `updated`).
-
-    The watermark is the newest `updated` Jira itself reported (not our clock, which may
-    differ from Jira's). JQL dates stop at minutes, so the search overlaps the last sync;
-    issues whose state is unchanged since the last sync are left out of the answer and
-    of the recorded event.
-    """
-    doc = _export_doc(container, session_id, user)
-    if doc["status"] != "completed":
-        raise ApiError(409, f"Sync back needs a completed export; this one is {doc['status']}")
-    export = container.app.load_export(UUID(doc["id"]), user)
-    since, known = export.synced_up_to, export.sync
-    project, label = jql_quote(doc["project_key"]), jql_quote(session_label(session_id))
-    jql = f"project = {project} AND labels = {label}"
-    jira = container.jira()
+    """Refresh each exported issue's status, assignee and resolution from Jira (incremental
+    by `updated`); answers the issues that changed since the last sync."""
     try:
-        if since:
-            # Jira reads JQL dates in the searching user's time zone, not in UTC.
-            zone = jira.myself().time_zone
-            jql += f" AND updated >= {jql_date(datetime.fromisoformat(since), zone)}"
-        snapshots = list(jira.search_snapshots(jql + " ORDER BY updated"))
+        result = issue_sync.sync_back(container.app, container.jira, session_id, user)
     except JiraError as exc:
         raise _jira_error(exc) from exc
-    finally:
-        jira.close()
-    issues = [
-        {
-            "key": s.key,
-            "status": s.status,
-            "status_category": s.status_category,
-            "assignee": s.assignee.display_name if s.assignee else None,
-            "assignee_email": s.assignee.email if s.assignee else None,
-            "resolution": s.resolution,
-            "updated": s.updated.isoformat() if s.updated else None,
-        }
-        for s in snapshots
-    ]
-    up_to = max((i["updated"] for i in issues if i["updated"]), default=since)
-    changed = [i for i in issues if known.get(str(i["key"])) != i]
-    result = container.app.record_sync(session_id, changed, up_to, user)
     settle(container, response, result.position)
-    return {"updated": len(changed), "issues": changed, "fetched": len(issues)}
+    return {"updated": len(result.changed), "issues": result.changed, "fetched": result.fetched}
 
 
-@router.post("/jira/validate-project")
+@router.post(
+    "/jira/validate-project", response_model=ProjectCheckOut, responses=documented(422, 502)
+)
 def validate_project(
     body: ProjectCheck, container: ContainerDep, user: CurrentUser
-) -> dict[str, Any]:
-    jira = container.jira()
+) -> dict[str, object]:
+    """The export's pre-flight checks on a Jira project, with the reasons it would fail."""
     try:
-        result = run_preflight(
-            jira, body.project_key, body.issue_type, assignees=body.assignees, sprints=body.sprints
+        checked = check_project(
+            container.jira,
+            body.project_key,
+            body.issue_type,
+            assignees=body.assignees,
+            sprints=body.sprints,
         )
     except JiraError as exc:
         raise _jira_error(exc) from exc
-    finally:
-        jira.close()
-    return result.to_dict()
+    return checked.to_dict()

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from interfaces.api.deps import ContainerDep
+from interfaces.api.schemas.health import Health, Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -60,14 +61,15 @@ def bounded(check: Callable[[], Any], timeout_s: float = CHECK_TIMEOUT_S) -> Any
     return run.value
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "Not ready: `checks` names what is not", "content": {}}},
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: `checks` names what is not"}},
 )
 def readyz(container: ContainerDep) -> JSONResponse:
     checks: dict[str, Any] = {}

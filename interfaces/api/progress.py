@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from interfaces.api.deps import ContainerDep, CurrentUser, session_doc
-from interfaces.api.errors import ApiError, error_body
+from interfaces.api.errors import ApiError, documented, error_body
 from interfaces.bootstrap import Container
 from projections.progress import ProgressUnavailable, is_terminal
 
@@ -79,7 +79,22 @@ def _sse(item: Any) -> str:
 @router.get(
     "/{session_id}/progress/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, 503: {"description": "No NATS"}},
+    responses={
+        200: {
+            "description": "Server-Sent Events, the latest message first, until a terminal one",
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "string",
+                        "description": "`id:` stream sequence, `event:` message type, "
+                        "`data:` the progress message as JSON "
+                        "(infrastructure/nats/progress_message.schema.json)",
+                    }
+                }
+            },
+        },
+        **documented(401, 404, 422, 503),
+    },
 )
 async def progress_stream(
     session_id: UUID,

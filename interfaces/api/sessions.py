@@ -16,14 +16,22 @@ from interfaces.api.deps import (
     CurrentUser,
     SessionAndTicketsRead,
     SessionsRead,
+    ViewsDep,
     session_doc,
     settle,
 )
-from interfaces.api.errors import ApiError
-from projections import sessions as sessions_view
-from projections import tickets as tickets_view
+from interfaces.api.errors import ApiError, documented
+from interfaces.api.schemas.sessions import (
+    EntityList,
+    ProcessStarted,
+    ProcessStatus,
+    SessionList,
+    SessionOut,
+    UploadOut,
+)
 
-router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+router = APIRouter(prefix="/api/sessions", tags=["sessions"], responses=documented(401))
+SESSION_ERRORS = documented(404)
 
 JIRA_KEY_PATTERN = r"^[A-Z][A-Z0-9_]{1,9}$"
 
@@ -49,13 +57,19 @@ class ProcessRequest(BaseModel):
     )
 
 
-def _public(doc: dict[str, Any]) -> dict[str, Any]:
-    return sessions_view.public_view(doc)
-
-
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionOut,
+    response_model_exclude_unset=True,
+    responses=documented(422),
+)
 def create_session(
-    body: SessionCreate, container: ContainerDep, user: CurrentUser, response: Response
+    body: SessionCreate,
+    container: ContainerDep,
+    views: ViewsDep,
+    user: CurrentUser,
+    response: Response,
 ) -> dict[str, Any]:
     bad = [label for label in body.default_labels if not label or " " in label]
     if bad:
@@ -71,35 +85,45 @@ def create_session(
     )
     settle(container, response, result.position)
     response.headers["Location"] = f"/api/sessions/{result.session_id}"
-    return _public(session_doc(container, result.session_id, user))
+    return views.sessions.public(session_doc(container, result.session_id, user))
 
 
-@router.get("")
+@router.get("", response_model=SessionList, response_model_exclude_unset=True)
 def list_sessions(
-    container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     _: SessionsRead,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> dict[str, Any]:
     owner = None if user.is_admin else user.name
-    docs = container.store.list(sessions_view.TABLE, owner=owner, limit=limit, offset=offset)
-    total = container.store.count(sessions_view.TABLE, owner=owner)
-    return {"sessions": [_public(d) for d in docs], "total": total}
+    return views.sessions.list(owner, limit=limit, offset=offset)
 
 
-@router.get("/{session_id}")
+@router.get(
+    "/{session_id}",
+    response_model=SessionOut,
+    response_model_exclude_unset=True,
+    responses=SESSION_ERRORS,
+)
 def get_session(
-    session_id: UUID, container: ContainerDep, user: CurrentUser, _: SessionsRead
+    session_id: UUID, container: ContainerDep, views: ViewsDep, user: CurrentUser, _: SessionsRead
 ) -> dict[str, Any]:
-    return _public(session_doc(container, session_id, user))
+    return views.sessions.public(session_doc(container, session_id, user))
 
 
-@router.post("/{session_id}/files", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{session_id}/files",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadOut,
+    response_model_exclude_unset=True,
+    responses=documented(404, 409, 413, 422),
+)
 def upload_files(
     session_id: UUID,
     files: Annotated[list[UploadFile], File(description="CSV files, config YAML files or a zip")],
     container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     response: Response,
 ) -> dict[str, Any]:
@@ -125,17 +149,20 @@ def upload_files(
         "files": parsed.files,
         "entities": len(parsed.entities),
         "warnings": parsed.warnings,
-        "session": _public(session_doc(container, session_id, user)),
+        "session": views.sessions.public(session_doc(container, session_id, user)),
     }
 
 
-@router.get("/{session_id}/entities")
+@router.get("/{session_id}/entities", response_model=EntityList, responses=SESSION_ERRORS)
 def list_entities(
-    session_id: UUID, container: ContainerDep, user: CurrentUser, _: SessionAndTicketsRead
+    session_id: UUID,
+    container: ContainerDep,
+    views: ViewsDep,
+    user: CurrentUser,
+    _: SessionAndTicketsRead,
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
-    rows = container.store.list(tickets_view.ENTITIES, partition=str(session_id))
-    return {"entities": rows, "total": len(rows)}
+    return views.tickets.entities(session_id)
 
 
 def _generator_name(container: ContainerDep, requested: str | None) -> str:
@@ -189,11 +216,20 @@ def _start_generation(
         "already_running": already,
         "generator": generator,
         "status_url": f"/api/sessions/{session_id}/process/status",
-        "status": _process_status(doc),
+        "status": container.views.sessions.process_status(doc),
     }
 
 
-@router.post("/{session_id}/process", status_code=status.HTTP_202_ACCEPTED)
+GENERATION_ERRORS = documented(404, 409, 422, 503)
+
+
+@router.post(
+    "/{session_id}/process",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ProcessStarted,
+    response_model_exclude_unset=True,
+    responses=GENERATION_ERRORS,
+)
 def start_processing(
     session_id: UUID,
     container: ContainerDep,
@@ -204,7 +240,13 @@ def start_processing(
     return _start_generation(session_id, body, container, user, response, retry=False)
 
 
-@router.post("/{session_id}/process/retry", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{session_id}/process/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ProcessStarted,
+    response_model_exclude_unset=True,
+    responses=GENERATION_ERRORS,
+)
 def retry_processing(
     session_id: UUID,
     container: ContainerDep,
@@ -215,45 +257,32 @@ def retry_processing(
     return _start_generation(session_id, body, container, user, response, retry=True)
 
 
-@router.post("/{session_id}/process/cancel")
+@router.post(
+    "/{session_id}/process/cancel",
+    response_model=ProcessStatus,
+    response_model_exclude_unset=True,
+    responses=documented(404, 409),
+)
 def cancel_processing(
-    session_id: UUID, container: ContainerDep, user: CurrentUser, response: Response
+    session_id: UUID,
+    container: ContainerDep,
+    views: ViewsDep,
+    user: CurrentUser,
+    response: Response,
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
     result = container.app.cancel_generation(session_id, user)
     settle(container, response, result.position)
-    return _process_status(session_doc(container, session_id, user))
+    return views.sessions.process_status(session_doc(container, session_id, user))
 
 
-def _process_status(doc: dict[str, Any]) -> dict[str, Any]:
-    run = doc.get("generation")
-    if run is None:
-        return {"stage": doc["stage"], "task_id": None, "status": "not_started", "percentage": 0.0}
-    finished = run["generated"] + run["failed"]
-    percentage = 100.0 * finished / run["total"] if run["total"] else 0.0
-    if run["status"] == "completed":
-        percentage = 100.0
-    return {
-        "stage": doc["stage"],
-        "task_id": run["task_id"],
-        "status": run["status"],
-        "generator": run["generator"],
-        "attempt": run["attempt"],
-        "retries_left": max(0, 3 - doc["generation_retries"]),
-        "percentage": round(percentage, 1),
-        "total": run["total"],
-        "generated": run["generated"],
-        "failed": run["failed"],
-        "errors": run["errors"],
-        "tokens": doc["tokens"],
-        "requested_at": run["requested_at"],
-        "started_at": run["started_at"],
-        "finished_at": run["finished_at"],
-    }
-
-
-@router.get("/{session_id}/process/status")
+@router.get(
+    "/{session_id}/process/status",
+    response_model=ProcessStatus,
+    response_model_exclude_unset=True,
+    responses=SESSION_ERRORS,
+)
 def processing_status(
-    session_id: UUID, container: ContainerDep, user: CurrentUser, _: SessionsRead
+    session_id: UUID, container: ContainerDep, views: ViewsDep, user: CurrentUser, _: SessionsRead
 ) -> dict[str, Any]:
-    return _process_status(session_doc(container, session_id, user))
+    return views.sessions.process_status(session_doc(container, session_id, user))

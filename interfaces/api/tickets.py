@@ -13,14 +13,17 @@ from interfaces.api.deps import (
     ContainerDep,
     CurrentUser,
     SessionAndTicketsRead,
+    ViewsDep,
     session_doc,
     settle,
 )
-from interfaces.api.errors import ApiError
-from projections import tickets as tickets_view
-from projections.sessions import public_view
+from interfaces.api.errors import ApiError, documented
+from interfaces.api.schemas.tickets import ReadyCount, TicketList, TicketOut, ValidationOut
+from projections.views import Views
 
-router = APIRouter(prefix="/api/sessions/{session_id}", tags=["tickets"])
+router = APIRouter(
+    prefix="/api/sessions/{session_id}", tags=["tickets"], responses=documented(401, 404)
+)
 
 
 class TicketPatch(BaseModel):
@@ -54,46 +57,47 @@ class ValidationRequest(BaseModel):
     ticket_ids: list[UUID] | None = None
 
 
-def _tickets(container: ContainerDep, session_id: UUID) -> list[dict[str, Any]]:
-    return container.store.list(tickets_view.TABLE, partition=str(session_id))
-
-
-def _ticket(container: ContainerDep, session_id: UUID, ticket_id: UUID) -> dict[str, Any]:
-    doc = container.store.get(tickets_view.TABLE, str(ticket_id))
-    if doc is None or doc["session_id"] != str(session_id):
+def _ticket(
+    views: Views, session: dict[str, Any], ticket_id: UUID, response: Response
+) -> dict[str, Any]:
+    """The ticket with its version as ETag (send it back as If-Match to edit it)."""
+    session_id = UUID(session["id"])
+    ticket = views.tickets.get(session_id, ticket_id, session["content_version"])
+    if ticket is None:
         raise ApiError(404, f"Ticket {ticket_id} not found in session {session_id}")
-    return doc
+    response.headers["ETag"] = f'"{ticket["version"]}"'
+    return ticket
 
 
-@router.get("/tickets")
+def _tickets(
+    views: Views, session: dict[str, Any], order: Literal["export", "user"]
+) -> dict[str, Any]:
+    return views.tickets.list(UUID(session["id"]), session["content_version"], order)
+
+
+@router.get("/tickets", response_model=TicketList, response_model_exclude_unset=True)
 def list_tickets(
     session_id: UUID,
     container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     _: SessionAndTicketsRead,
     order: Annotated[Literal["export", "user"], Query()] = "export",
 ) -> dict[str, Any]:
-    session = session_doc(container, session_id, user)
-    tickets = _tickets(container, session_id)
-    if order == "export":
-        tickets = tickets_view.in_export_order(tickets)
-    shown = [tickets_view.with_freshness(t, session["content_version"]) for t in tickets]
-    return {"session_id": str(session_id), "order": order, "tickets": shown, "total": len(shown)}
+    return _tickets(views, session_doc(container, session_id, user), order)
 
 
-@router.get("/tickets/{ticket_id}")
+@router.get("/tickets/{ticket_id}", response_model=TicketOut, response_model_exclude_unset=True)
 def get_ticket(
     session_id: UUID,
     ticket_id: UUID,
     container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     response: Response,
     _: SessionAndTicketsRead,
 ) -> dict[str, Any]:
-    session = session_doc(container, session_id, user)
-    doc = _ticket(container, session_id, ticket_id)
-    response.headers["ETag"] = f'"{doc["version"]}"'
-    return tickets_view.with_freshness(doc, session["content_version"])
+    return _ticket(views, session_doc(container, session_id, user), ticket_id, response)
 
 
 def _if_match(value: str | None) -> int | None:
@@ -108,12 +112,18 @@ def _if_match(value: str | None) -> int | None:
     return int(text)
 
 
-@router.patch("/tickets/{ticket_id}")
+@router.patch(
+    "/tickets/{ticket_id}",
+    response_model=TicketOut,
+    response_model_exclude_unset=True,
+    responses=documented(400, 409, 422, 428),
+)
 def edit_ticket(
     session_id: UUID,
     ticket_id: UUID,
     body: TicketPatch,
     container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
@@ -133,72 +143,92 @@ def edit_ticket(
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
     result = container.app.edit_ticket(session_id, ticket_id, changes, expected, user)
     settle(container, response, result.position)
-    return get_ticket(session_id, ticket_id, container, user, response, None)
+    return _ticket(views, session_doc(container, session_id, user), ticket_id, response)
 
 
-@router.put("/ticket-order")
+@router.put(
+    "/ticket-order",
+    response_model=TicketList,
+    response_model_exclude_unset=True,
+    responses=documented(409, 422),
+)
 def reorder(
     session_id: UUID,
     body: TicketOrder,
     container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     response: Response,
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
     result = container.app.reorder_tickets(session_id, body.ticket_ids, user)
     settle(container, response, result.position)
-    return list_tickets(session_id, container, user, None, "user")
+    return _tickets(views, session_doc(container, session_id, user), "user")
 
 
-@router.post("/tickets/{ticket_id}/dependencies", status_code=201)
+@router.post(
+    "/tickets/{ticket_id}/dependencies",
+    status_code=201,
+    response_model=TicketOut,
+    response_model_exclude_unset=True,
+    responses=documented(409, 422),
+)
 def add_dependency(
     session_id: UUID,
     ticket_id: UUID,
     body: DependencyBody,
     container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     response: Response,
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
     result = container.app.add_dependency(session_id, ticket_id, body.depends_on, user)
     settle(container, response, result.position)
-    return get_ticket(session_id, ticket_id, container, user, response, None)
+    return _ticket(views, session_doc(container, session_id, user), ticket_id, response)
 
 
-@router.delete("/tickets/{ticket_id}/dependencies/{depends_on}")
+@router.delete(
+    "/tickets/{ticket_id}/dependencies/{depends_on}",
+    response_model=TicketOut,
+    response_model_exclude_unset=True,
+    responses=documented(409),
+)
 def remove_dependency(
     session_id: UUID,
     ticket_id: UUID,
     depends_on: UUID,
     container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     response: Response,
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
     result = container.app.remove_dependency(session_id, ticket_id, depends_on, user)
     settle(container, response, result.position)
-    return get_ticket(session_id, ticket_id, container, user, response, None)
+    return _ticket(views, session_doc(container, session_id, user), ticket_id, response)
 
 
-@router.post("/tickets/ready")
+@router.post("/tickets/ready", response_model=ReadyCount, responses=documented(409, 422))
 def mark_ready(
     session_id: UUID,
     body: ReadyBody,
     container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     response: Response,
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
     result = container.app.mark_ready(session_id, body.ticket_ids, body.ready, user)
     settle(container, response, result.position)
-    tickets = _tickets(container, session_id)
-    return {"ready": sum(1 for t in tickets if t["ready"]), "total": len(tickets)}
+    return views.tickets.readiness(session_id)
 
 
-@router.post("/adf-validation")
+@router.post("/adf-validation", response_model=ValidationOut, responses=documented(409, 422))
 def validate(
     session_id: UUID,
     container: ContainerDep,
+    views: ViewsDep,
     user: CurrentUser,
     response: Response,
     body: ValidationRequest | None = None,
@@ -210,6 +240,5 @@ def validate(
     data["results"] = [{**r, "ticket_id": str(r["ticket_id"])} for r in data["results"]]
     data["session_id"] = str(session_id)
     session = session_doc(container, session_id, user)
-    shown = public_view(session)
-    data["export_ready"] = {"ready": shown["export_ready"], "blockers": shown["export_blockers"]}
+    data["export_ready"] = views.sessions.export_readiness(session)
     return data
