@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 TaskHandler = Callable[[ClaimedTask, Callable[[], bool]], None]
 
 
+def new_worker_name() -> str:
+    """A name for a worker, unique enough to tell its leases (and runs) from others'."""
+    return f"worker-{uuid4().hex[:8]}"
+
+
 class Worker:
     def __init__(
         self,
@@ -31,7 +36,7 @@ class Worker:
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
-        self.name = name or f"worker-{uuid4().hex[:8]}"
+        self.name = name or new_worker_name()
         self.lease_s = lease_s
         self.poll_s = poll_s
         self._stop = threading.Event()

@@ -11,18 +11,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from application.export.port import JiraGateway
 from application.export.run import ExportRunner
 from application.generation.offline import OfflineDrafter
 from application.generation.port import TicketDrafter
-from application.generation.run import GenerationRunner, Progress
+from application.generation.run import GenerationRunner
 from application.inventory.model import UploadedFile
+from application.progress import Progress
 from application.sessions import TicketForge
-from application.tasks import ClaimedTask, TaskQueue
+from application.tasks import TaskQueue
 from application.users import UserDirectory
-from application.worker import Worker
+from application.worker import Worker, new_worker_name
 from infrastructure.eventstore import ApplicationEventSource, PostgresEventWaker
 from infrastructure.nats.live import LiveProgress
 from infrastructure.nats.stream import ProgressStream
@@ -32,6 +32,7 @@ from infrastructure.sql.readmodels import SqlReadModelStore
 from infrastructure.sql.tasks import SqlTaskQueue, open_tasks
 from infrastructure.sql.users import SqlUserDirectory
 from interfaces.settings import Settings
+from interfaces.tasks import TaskEntryPoints
 from projections.audit import AuditProjection
 from projections.base import Projection, ProjectionRunner
 from projections.exports import ExportsProjection
@@ -39,7 +40,7 @@ from projections.sessions import SessionsProjection
 from projections.store import LeaderLock, ReadModelStore
 from projections.tickets import TicketsProjection
 from projections.views import Views
-from projections.work_queue import EXPORT, GENERATION, WorkQueueProjection
+from projections.work_queue import WorkQueueProjection
 
 log = logging.getLogger(__name__)
 
@@ -300,30 +301,13 @@ def bootstrap(
             except Exception:  # progress must never break the work
                 log.exception("progress listener failed")
 
-    def run_generation(task: ClaimedTask, keep_going: Callable[[], bool]) -> None:
-        session_id, task_id = UUID(task.session_id), UUID(task.task_id)
-        try:
-            generation.run(session_id, task_id, publish, keep_going)
-        except Exception as exc:
-            log.exception("generation task %s broke down", task.task_id)
-            generation.fail(session_id, task_id, f"{type(exc).__name__}: {exc}")
-        projector.notify()
-
     jira = JiraConnector(settings)
     exports = ExportRunner(app, jira)
-
-    def run_export(task: ClaimedTask, keep_going: Callable[[], bool]) -> None:
-        exports.run(
-            UUID(task.payload["export_id"]),
-            worker.name,
-            publish,
-            keep_going,
-            task_id=UUID(task.task_id),
-        )
-        projector.notify()
-
-    handlers: dict[str, Any] = {GENERATION: run_generation, EXPORT: run_export}
-    worker = Worker(queue, handlers, lease_s=settings.task_lease_s)
+    worker_name = new_worker_name()
+    tasks = TaskEntryPoints(
+        generation, exports, worker=worker_name, progress=publish, ran=projector.notify
+    )
+    worker = Worker(queue, tasks.handlers(), name=worker_name, lease_s=settings.task_lease_s)
     container = Container(
         settings=settings,
         app=app,

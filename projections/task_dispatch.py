@@ -16,16 +16,12 @@ at once for a task that is no longer the current one.
 
 from __future__ import annotations
 
-from functools import singledispatchmethod
+from functools import partial
 from typing import Any, ClassVar, Protocol
 
-from domain.export import Export
-from domain.session import Session
 from projections.base import Projection
 from projections.store import ViewTransaction
-from projections.work_queue import EXPORT, GENERATION
-
-EXPORT_OWNERS = "dispatch_export_sessions"
+from projections.work_requests import WorkRequest, work_requested
 
 
 class TaskDispatcher(Protocol):
@@ -39,34 +35,20 @@ class TaskDispatcher(Protocol):
 
 class TaskDispatchProjection(Projection):
     name: ClassVar[str] = "task_dispatch"
-    tables: ClassVar[tuple[str, ...]] = (EXPORT_OWNERS,)
-    rebuildable: ClassVar[bool] = False  # its effect is the published messages
+    # None of its own: it writes the owner rows of the work queue's table (the same
+    # rows, see `work_requests.py`), and its effect is the published messages.
+    tables: ClassVar[tuple[str, ...]] = ()
+    rebuildable: ClassVar[bool] = False
 
     def __init__(self, dispatcher: TaskDispatcher) -> None:
         self.dispatcher = dispatcher
 
-    def _dispatch(
-        self, tx: ViewTransaction, task_id: str, kind: str, session_id: str, payload: dict[str, Any]
-    ) -> None:
-        tx.before_commit(lambda: self.dispatcher.dispatch(task_id, kind, session_id, payload))
-
-    @singledispatchmethod
     def process(self, event: Any, tx: ViewTransaction) -> None:
-        """Events that request no work."""
+        """An event that requests work: its task goes on the bus just before the batch
+        commits."""
+        request = work_requested(event, tx)
+        if request is not None:
+            tx.before_commit(partial(self._dispatch, request))
 
-    @process.register
-    def _generation(self, event: Session.GenerationRequested, tx: ViewTransaction) -> None:
-        payload = {"generator": event.generator, "attempt": event.attempt}
-        self._dispatch(tx, str(event.task_id), GENERATION, str(event.originator_id), payload)
-
-    @process.register
-    def _export(self, event: Export.ExportRequested, tx: ViewTransaction) -> None:
-        export_id, session_id = str(event.originator_id), str(event.session_id)
-        tx.put(EXPORT_OWNERS, export_id, {"session_id": session_id})
-        self._dispatch(tx, str(event.task_id), EXPORT, session_id, {"export_id": export_id})
-
-    @process.register
-    def _export_retried(self, event: Export.ExportRetried, tx: ViewTransaction) -> None:
-        export_id = str(event.originator_id)
-        session_id = str((tx.get(EXPORT_OWNERS, export_id) or {}).get("session_id", ""))
-        self._dispatch(tx, str(event.task_id), EXPORT, session_id, {"export_id": export_id})
+    def _dispatch(self, request: WorkRequest) -> None:
+        self.dispatcher.dispatch(request.task_id, request.kind, request.session_id, request.payload)

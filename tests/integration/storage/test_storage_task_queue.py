@@ -9,7 +9,7 @@ from uuid import UUID
 from application.tasks import ClaimedTask
 from domain.session import Session
 from interfaces.bootstrap import Container
-from projections.work_queue import GENERATION
+from projections.work_requests import GENERATION
 from tests.integration.storage.conftest import (
     ALICE,
     TINY_INVENTORY,
