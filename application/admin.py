@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import RecordConflictError
 
+from application.unit_of_work import get, save_with_retry
 from application.users import User
 from domain.admin import AdminActivity, activity_id
 from domain.errors import InvalidCommandError, NotFoundError
-
-CONFLICT_RETRIES = 8
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -29,21 +27,17 @@ def record_admin_action(
     app: Application[UUID], user: User, action: str, target: str, parameters: dict[str, Any]
 ) -> int | None:
     """Append `ActionPerformed` to the admin's activity; return the event's position."""
-    for _ in range(CONFLICT_RETRIES):
-        activity: object
+
+    def work() -> tuple[list[AdminActivity], None]:
         try:
-            activity = app.repository.get(activity_id(user.name))
-        except AggregateNotFoundError:
+            activity = get(app, AdminActivity, activity_id(user.name))
+        except NotFoundError:
             activity = AdminActivity(admin=user.name)
-        if not isinstance(activity, AdminActivity):
-            raise TypeError(f"{activity_id(user.name)} is not an admin activity")
         activity.record(action=action, target=target, parameters=parameters, actor=user.name)
-        try:
-            recordings = app.save(activity)
-        except RecordConflictError:
-            continue
-        return recordings[-1].notification.id if recordings else None
-    raise RecordConflictError(f"Could not record the admin action of {user.name}; try again")
+        return [activity], None
+
+    _, recordings = save_with_retry(app, work, f"The admin activity of {user.name}")
+    return recordings[-1].notification.id if recordings else None
 
 
 @dataclass(frozen=True)
@@ -60,13 +54,10 @@ def state_at(
     app: Application[UUID], kind: type[A], aggregate_id: UUID, version: int | None
 ) -> PastState:
     """The aggregate `kind` with this id as of `version` (default: now)."""
-    current: object
     try:
-        current = app.repository.get(aggregate_id)
-    except AggregateNotFoundError:
-        current = None
-    if not isinstance(current, kind):
-        raise NotFoundError(f"No {kind.__name__} {aggregate_id}")
+        current = get(app, kind, aggregate_id)
+    except NotFoundError:
+        raise NotFoundError(f"No {kind.__name__} {aggregate_id}") from None
     if version is None:
         version = current.version
     if not 1 <= version <= current.version:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import (
-    AggregateNotFoundError,
     Application,
     ProcessingEvent,
     ProjectorFunction,
@@ -22,7 +19,7 @@ from eventsourcing.persistence import (
     EventStore,
     JSONTranscoder,
     Mapper,
-    RecordConflictError,
+    Recording,
     Transcoder,
 )
 from eventsourcing.utils import EnvType, strtobool
@@ -31,19 +28,19 @@ from application.adf import check_ticket
 from application.inventory.model import ParsedInventory
 from application.replay import QuickRepository, SnapshotCompressor, replay_events
 from application.transcodings import TicketForgeTranscoder, register_transcodings
+from application.unit_of_work import get, save_with_retry
 from application.users import User
 from domain.admin import AdminActivity
 from domain.errors import ConflictError, InvalidCommandError, NotFoundError
 from domain.export import Export
 from domain.session import Session, Stage
 
-CONFLICT_RETRIES = 8
 AggregateT = TypeVar("AggregateT", Session, Export)
 
 
-def _backoff(attempt: int) -> None:
-    """Two writers that collided should not collide again at once."""
-    time.sleep(random.uniform(0, 0.005 * 2**attempt))
+def _position(recordings: Sequence[Recording[Any]]) -> int | None:
+    """The notification id of the last event a command recorded (None: it recorded none)."""
+    return recordings[-1].notification.id if recordings else None
 
 
 @dataclass(frozen=True)
@@ -176,12 +173,11 @@ class TicketForge(Application[UUID]):
 
     def load_session(self, session_id: UUID, user: User | None = None) -> Session:
         """The session, if it exists and `user` may see it (a stranger gets 404, not 403)."""
-        session: object
         try:
-            session = self.repository.get(session_id)
-        except AggregateNotFoundError:
+            session = get(self, Session, session_id)
+        except NotFoundError:
             session = None
-        if not isinstance(session, Session) or (
+        if session is None or (
             user is not None and not user.is_admin and session.owner != user.name
         ):
             raise NotFoundError(
@@ -210,18 +206,13 @@ class TicketForge(Application[UUID]):
         load: Callable[[], AggregateT],
         command: Callable[[AggregateT], None],
     ) -> CommandResult:
-        for attempt in range(CONFLICT_RETRIES):
+        def work() -> tuple[list[AggregateT], int]:
             aggregate = load()
             command(aggregate)
-            if not aggregate.pending_events:
-                return CommandResult(session_id, None, aggregate.version)
-            try:
-                recordings = self.save(aggregate)
-            except RecordConflictError:
-                _backoff(attempt)
-                continue
-            return CommandResult(session_id, recordings[-1].notification.id, aggregate.version)
-        raise RecordConflictError(f"Session {session_id} is too busy; try again")
+            return [aggregate], aggregate.version
+
+        version, recordings = save_with_retry(self, work, f"Session {session_id}")
+        return CommandResult(session_id, _position(recordings), version)
 
     # --- commands ------------------------------------------------------------
 
@@ -352,7 +343,8 @@ class TicketForge(Application[UUID]):
         The result is recorded for the exact content version it was computed on; if the
         session changed meanwhile, the check runs again on the new content.
         """
-        for attempt in range(CONFLICT_RETRIES):
+
+        def work() -> tuple[list[Session], tuple[list[TicketCheck], list[dict[str, str]], int]]:
             session = self.load_session(session_id, user)
             session.check_stage((Stage.REVIEW, Stage.EXPORT_FAILED), "validate tickets")
             chosen = list(session.tickets) if ticket_ids is None else ticket_ids
@@ -390,44 +382,37 @@ class TicketForge(Application[UUID]):
                 if r.status != "passed"
             ]
             session.record_validation(passed, failures, user.name)
-            try:
-                recordings = self.save(session)
-            except RecordConflictError:
-                _backoff(attempt)
-                continue
-            return ValidationReport(
-                session_id=session_id,
-                tickets_tested=len(results),
-                all_passed=not failures,
-                passed=len(passed),
-                failed=len(failures),
-                results=results,
-                content_version=session.content_version,
-                position=recordings[-1].notification.id if recordings else None,
-            )
-        raise RecordConflictError(f"Session {session_id} is too busy; try again")
+            return [session], (results, failures, session.content_version)
+
+        (results, failures, content_version), recordings = save_with_retry(
+            self, work, f"Session {session_id}"
+        )
+        return ValidationReport(
+            session_id=session_id,
+            tickets_tested=len(results),
+            all_passed=not failures,
+            passed=len(results) - len(failures),
+            failed=len(failures),
+            results=results,
+            content_version=content_version,
+            position=_position(recordings),
+        )
 
     # --- export --------------------------------------------------------------
 
     def load_export(self, export_id: UUID, user: User | None = None) -> Export:
-        export: object
-        try:
-            export = self.repository.get(export_id)
-        except AggregateNotFoundError:
-            export = None
-        if not isinstance(export, Export):
-            raise NotFoundError(f"Export {export_id} not found")
+        export = get(self, Export, export_id)
         if user is not None:
             self.load_session(export.session_id, user)
         return export
 
     def request_export(self, session_id: UUID, user: User) -> tuple[Export, bool, CommandResult]:
         """Start the session's export; a request while one runs returns the running one."""
-        for attempt in range(CONFLICT_RETRIES):
+
+        def work() -> tuple[list[Aggregate], tuple[Export, bool, int]]:
             session = self.load_session(session_id, user)
             if session.stage == Stage.EXPORTING and session.export_id is not None:
-                export = self.load_export(session.export_id)
-                return export, True, CommandResult(session_id, None, session.version)
+                return [], (self.load_export(session.export_id), True, session.version)
             task_id = uuid4()
             export_id = Export.create_id(session.id, task_id)
             session.request_export(export_id, user.name)
@@ -449,13 +434,12 @@ class TicketForge(Application[UUID]):
                 plan=plan,
                 actor=user.name,
             )
-            try:
-                recordings = self.save(session, export)
-            except RecordConflictError:
-                _backoff(attempt)
-                continue
-            return export, False, CommandResult(session_id, recordings[-1].notification.id, 0)
-        raise RecordConflictError(f"Session {session_id} is too busy; try again")
+            return [session, export], (export, False, 0)
+
+        (export, already, version), recordings = save_with_retry(
+            self, work, f"Session {session_id}"
+        )
+        return export, already, CommandResult(session_id, _position(recordings), version)
 
     def latest_export(self, session: Session) -> Export:
         if session.export_id is None:
@@ -466,18 +450,15 @@ class TicketForge(Application[UUID]):
         return self.load_export(session.export_id)
 
     def retry_export(self, session_id: UUID, user: User) -> tuple[Export, CommandResult]:
-        for attempt in range(CONFLICT_RETRIES):
+        def work() -> tuple[list[Aggregate], Export]:
             session = self.load_session(session_id, user)
             export = self.latest_export(session)
             export.retry(uuid4(), user.name)
             session.resume_export(export.id, user.name)
-            try:
-                recordings = self.save(session, export)
-            except RecordConflictError:
-                _backoff(attempt)
-                continue
-            return export, CommandResult(session_id, recordings[-1].notification.id, 0)
-        raise RecordConflictError(f"Session {session_id} is too busy; try again")
+            return [session, export], export
+
+        export, recordings = save_with_retry(self, work, f"Session {session_id}")
+        return export, CommandResult(session_id, _position(recordings), 0)
 
     def resolve_manual_fix(
         self, session_id: UUID, fix_id: UUID, note: str | None, user: User

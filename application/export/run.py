@@ -17,6 +17,7 @@ on a simulated clock, gives the estimate recorded before anything is written.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,7 +26,7 @@ from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.domain import Aggregate
 
 from application.export.issues import PROPERTY_KEY, Prepared, prepare_issue, session_label
 from application.export.jira_errors import JiraError, JiraFieldError, JiraOutcomeUnknown
@@ -44,6 +45,7 @@ from application.export.schedule import (
 )
 from application.progress import Progress, ProgressCallback
 from application.sessions import TicketForge
+from application.unit_of_work import Held, save_with_retry
 from domain.errors import ConflictError
 from domain.export import Export, export_label
 from domain.session import Session
@@ -134,7 +136,7 @@ class _RunState:
         keep_going: Callable[[], bool],
     ) -> None:
         self.app = runner.app
-        self.export = export
+        self.held = Held(runner.app, export)
         self.session = session
         self.jira = jira
         self.progress = progress
@@ -162,23 +164,19 @@ class _RunState:
         started meanwhile (a lease that ran out); then this run stops, and the other
         one goes on from there.
         """
-        for _ in range(8):
-            command(self.export)
-            try:
-                self.app.save(self.export)
-            except RecordConflictError:
-                self.export = self.app.load_export(self.export.id)
-                continue
-            if self.export.runs != self.run_number:
-                log.warning(
-                    "export %s: run %d took over; run %d stops",
-                    self.export.id,
-                    self.export.runs,
-                    self.run_number,
-                )
-                raise ExportStopped
-            return
-        raise RecordConflictError(f"Export {self.export.id} is too busy")
+        self.held.apply(command)
+        if self.export.runs != self.run_number:
+            log.warning(
+                "export %s: run %d took over; run %d stops",
+                self.export.id,
+                self.export.runs,
+                self.run_number,
+            )
+            raise ExportStopped
+
+    @property
+    def export(self) -> Export:
+        return self.held.aggregate
 
     def record_fix(self, ticket_id: UUID | None, kind: str, detail: str, action: str) -> None:
         def record(export: Export) -> None:
@@ -213,7 +211,7 @@ class _RunState:
 
     def fail(self, category: str, message: str, actions: Sequence[str]) -> None:
         ticket_id, order = self.current if self.current else (None, None)
-        self.export = self.app.load_export(self.export.id)
+        self.held.reload()
         if self.export.status != "running" or self.export.runs != self.run_number:
             return  # ended, or another run has it now: not ours to fail
         self.export.fail(category, message, ticket_id, order, list(actions), EXPORTER)
@@ -310,19 +308,19 @@ class _RunState:
     def complete(self) -> None:
         """`ExportCompleted` and the session's `ExportFinished` in one atomic write, so no
         crash (or reader) can see a completed export whose session is still exporting."""
-        for _ in range(8):
+        attempts = itertools.count()
+
+        def work() -> tuple[list[Aggregate], None]:
+            if next(attempts):  # the last save conflicted: another writer won
+                self.held.reload()
+                if self.export.runs != self.run_number:
+                    raise ExportStopped  # the run that took over completes it
             self.export.complete(EXPORTER, self.phases)
             session = self.app.load_session(self.export.session_id)
             session.finish_export(self.export.id, "completed", EXPORTER)
-            try:
-                self.app.save(self.export, session)
-            except RecordConflictError:
-                self.export = self.app.load_export(self.export.id)
-                if self.export.runs != self.run_number:
-                    raise ExportStopped from None  # the run that took over completes it
-                continue
-            return
-        raise RecordConflictError(f"Export {self.export.id} is too busy")
+            return [self.export, session], None
+
+        save_with_retry(self.app, work, f"Export {self.export.id}")
 
     # --- finding what an earlier attempt made ---------------------------------------
 

@@ -14,12 +14,11 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from uuid import UUID
 
-from eventsourcing.persistence import RecordConflictError
-
 from application.generation.port import Draft, DraftError, DraftRequest, TicketDrafter
 from application.generation.related import RelatedIndex
 from application.progress import Progress, ProgressCallback
 from application.sessions import TicketForge
+from application.unit_of_work import Held
 from domain.errors import ConflictError
 from domain.inventory import InventoryEntity
 from domain.session import Session
@@ -66,7 +65,7 @@ class GenerationRunner:
         index = RelatedIndex(entities)
         started = time.monotonic()
         counts = {"generated": len(drafted), "failed": len(failed)}
-        holder = [session]
+        held = Held(self.app, session)
 
         def report(stage: str) -> None:
             if progress is None:
@@ -105,7 +104,7 @@ class GenerationRunner:
                     entity = pending.pop(future)
                     if stopped:
                         continue
-                    recorded = self._record(holder, task_id, entity, future, order)
+                    recorded = self._record(held, task_id, entity, future, order)
                     if recorded is None:
                         stopped = True
                         continue
@@ -118,7 +117,7 @@ class GenerationRunner:
         final = self.app.load_session(session_id)
         status = final.generation.status if final.generation else "unknown"
         if status == "running" and not stopped:
-            return self._finish([final], task_id, report)
+            return self._finish(Held(self.app, final), task_id, report)
         if status == "running":
             log.info("generation %s interrupted; another worker will resume it", task_id)
             return "interrupted"
@@ -127,7 +126,7 @@ class GenerationRunner:
 
     def _record(
         self,
-        holder: list[Session],
+        held: Held[Session],
         task_id: UUID,
         entity: InventoryEntity,
         future: Future[Draft],
@@ -161,12 +160,12 @@ class GenerationRunner:
                 )
 
         try:
-            self._write(holder, command)
+            held.apply(command)
         except ConflictError:
             return None
         return result is not None
 
-    def _finish(self, holder: list[Session], task_id: UUID, report: Callable[[str], None]) -> str:
+    def _finish(self, held: Held[Session], task_id: UUID, report: Callable[[str], None]) -> str:
         def command(session: Session) -> None:
             run = session.check_generation_task(task_id)
             if run.total and run.failed == run.total:
@@ -180,10 +179,10 @@ class GenerationRunner:
                 session.complete_generation(task_id, WORKER_ACTOR)
 
         try:
-            self._write(holder, command)
+            held.apply(command)
         except ConflictError:
             pass
-        run = holder[0].generation
+        run = held.aggregate.generation
         status = run.status if run is not None else "unknown"
         report("Generation completed" if status == "completed" else f"Generation {status}")
         return status
@@ -195,18 +194,6 @@ class GenerationRunner:
             session.fail_generation(task_id, error, "temporary", WORKER_ACTOR)
 
         try:
-            self._write([self.app.load_session(session_id)], command)
+            Held(self.app, self.app.load_session(session_id)).apply(command)
         except ConflictError:
             pass
-
-    def _write(self, holder: list[Session], command: Callable[[Session], None]) -> None:
-        """Apply and save on the runner's own copy; reload it only when another writer won."""
-        for _ in range(8):
-            command(holder[0])
-            try:
-                self.app.save(holder[0])
-            except RecordConflictError:
-                holder[0] = self.app.load_session(holder[0].id)
-                continue
-            return
-        raise RecordConflictError(f"Session {holder[0].id} is too busy")
