@@ -61,7 +61,6 @@ def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-
 def process_status_view(doc: dict[str, Any]) -> dict[str, Any]:
     """Where the session's ticket generation stands (the last run, if any)."""
     run = doc.get("generation")

@@ -194,11 +194,14 @@ class TicketsView:
         if order == "export":
             tickets = in_export_order(tickets)
         shown = [with_freshness(t, content_version) for t in tickets]
-        return {"session_id": str(session_id), "order": order, "tickets": shown, "total": len(shown)}
+        return {
+            "session_id": str(session_id),
+            "order": order,
+            "tickets": shown,
+            "total": len(shown),
+        }
 
-    def get(
-        self, session_id: UUID, ticket_id: UUID, content_version: int
-    ) -> dict[str, Any] | None:
+    def get(self, session_id: UUID, ticket_id: UUID, content_version: int) -> dict[str, Any] | None:
         """The ticket, or None when the session has no such ticket."""
         doc = self.store.get(TABLE, str(ticket_id))
         if doc is None or doc["session_id"] != str(session_id):

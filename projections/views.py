@@ -23,7 +23,9 @@ class Views:
     projections: ProjectionsView
 
     @classmethod
-    def over(cls, store: ReadModelStore, runner: ProjectionRunner, head: Callable[[], int]) -> Views:
+    def over(
+        cls, store: ReadModelStore, runner: ProjectionRunner, head: Callable[[], int]
+    ) -> Views:
         """The queries on `store`'s read models, and on `runner`'s positions (`head`:
         the event store's last position)."""
         tickets = TicketsView(store)

@@ -23,8 +23,6 @@ def check_project(
     """
     gateway = jira()
     try:
-        return run_preflight(
-            gateway, project_key, issue_type, assignees=assignees, sprints=sprints
-        )
+        return run_preflight(gateway, project_key, issue_type, assignees=assignees, sprints=sprints)
     finally:
         gateway.close()
