@@ -177,6 +177,7 @@ class Result:
     busiest_issue_links: int
     estimate: dict[str, Any] | None = None
     timing: dict[str, Any] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)  # the export's own timings
 
     @property
     def eta_s(self) -> float | None:
@@ -395,6 +396,7 @@ def measure(container: Container, base_url: str, site: Site) -> Result:
         busiest_issue_links=busiest_links,
         estimate=dict(estimate) if isinstance(estimate, dict) else None,
         timing=timing,
+        phases=dict(getattr(current, "phases", None) or {}),
     )
 
 
@@ -628,6 +630,10 @@ def table_rows(summaries: list[Summary]) -> list[tuple[str, list[str]]]:
         row(
             "link phase (first link -> last answer)",
             lambda s: _runs(s, lambda r: _seconds(r.link_phase_s)),
+        ),
+        row(
+            "export's own phase timings (first run)",
+            lambda s: ", ".join(f"{k} {v:.2f}" for k, v in s.first.phases.items()) or "-",
         ),
         row("link phase floor", floor_cell),
         row("link phase / floor (median)", ratio_cell),
