@@ -58,9 +58,10 @@ BENCHMARKS = [
     Benchmark(
         "export",
         "bench.export",
-        4,
-        f"≥ 50{TIMES} the seeds' design, 0 duplicates",
-        "NestWatch export to the sandbox vs the seeds' sequential design",
+        13,
+        f"hub-heavy site ≥ 60{TIMES}, NestWatch ≥ 90{TIMES} the seeds' design; 0 duplicates, "
+        f"0 missing links; link phase ≤ 1.5{TIMES} its floor; ETA within 25%",
+        "NestWatch and a hub-heavy university site to the sandbox vs the seeds' design",
     ),
     Benchmark(
         "projections",
