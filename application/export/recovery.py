@@ -100,6 +100,35 @@ class IssueFinder:
                         found.append((ticket_id, created))
         return found
 
+    # --- attachments and links, read back by key ----------------------------------------
+
+    def attached(self, key: str, filename: str) -> bool:
+        """Whether the issue has an attachment of that name (an upload whose answer was
+        lost may have happened: a blind resend makes a second copy)."""
+        issue = self.jira.get_issue(key, ("attachment",))
+        return any(
+            isinstance(a, Mapping) and a.get("filename") == filename
+            for a in issue.fields.get("attachment") or ()
+        )
+
+    def blockers_of(self, blocked_key: str) -> list[str]:
+        """The keys of the issues Jira shows blocking `blocked_key` (its inward "Blocks")."""
+        issue = self.jira.get_issue(blocked_key, ("issuelinks",))
+        return [
+            str(other)
+            for link in issue.fields.get("issuelinks") or ()
+            if (link.get("type") or {}).get("name") == "Blocks"
+            and (other := (link.get("inwardIssue") or {}).get("key")) is not None
+        ]
+
+    def blockers_of_each(self, keys: Sequence[str], concurrency: int) -> list[list[str]]:
+        """`blockers_of` for many issues: one GET each (consistent, unlike the search),
+        `concurrency` at a time, so a resume does not pay one round trip per issue."""
+        if not keys:
+            return []
+        with ThreadPoolExecutor(concurrency, thread_name_prefix="link-check") as pool:
+            return list(pool.map(self.blockers_of, keys))
+
     # --- the search (the second source) ---------------------------------------------------
 
     def search(self, wanted: Mapping[str, UUID]) -> list[tuple[UUID, CreatedIssue]]:

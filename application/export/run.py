@@ -21,7 +21,6 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
@@ -547,7 +546,11 @@ class _RunState:
             key = self.export.issues[prepared.ticket.id].key
             filename, content, media_type = prepared.attachment
             # An earlier run may have uploaded it and stopped before recording it.
-            if resumed and prepared.ticket.id not in self.fresh and self.attached(key, filename):
+            if (
+                resumed
+                and prepared.ticket.id not in self.fresh
+                and self.finder.attached(key, filename)
+            ):
                 return None
             return self.attach(key, filename, content, media_type)
 
@@ -585,18 +588,11 @@ class _RunState:
                 return exc
             except JiraOutcomeUnknown as exc:
                 problem = exc
-                if self.attached(key, filename):
+                if self.finder.attached(key, filename):
                     return None
                 continue
             return None
         return problem
-
-    def attached(self, key: str, filename: str) -> bool:
-        issue = self.jira.get_issue(key, ("attachment",))
-        return any(
-            isinstance(a, Mapping) and a.get("filename") == filename
-            for a in issue.fields.get("attachment") or ()
-        )
 
     def assign_sprints(self) -> None:
         assert self.preflight is not None
@@ -657,7 +653,7 @@ class _RunState:
                     # Jira may have made it: look (GET is strongly consistent) before
                     # posting again, and never send a person to make it by hand twice.
                     problem = exc
-                    if self.linked(blocker, blocked):
+                    if blocker in self.finder.blockers_of(blocked):
                         return None
                     continue
                 return None
@@ -687,15 +683,6 @@ class _RunState:
         writes = [Write(edge, (issues[edge[1]].key, issues[edge[0]].key)) for edge in pending]
         send_all(writes, link, record, self.check_going, limits=self.limits, senders=self.senders)
 
-    def linked(self, blocker_key: str, blocked_key: str) -> bool:
-        """Whether Jira shows `blocker_key` blocking `blocked_key` (seen from the blocked)."""
-        issue = self.jira.get_issue(blocked_key, ("issuelinks",))
-        return any(
-            (link.get("type") or {}).get("name") == "Blocks"
-            and (link.get("inwardIssue") or {}).get("key") == blocker_key
-            for link in issue.fields.get("issuelinks") or ()
-        )
-
     def existing_links_recorded(self, pending: list[tuple[UUID, UUID]]) -> list[tuple[UUID, UUID]]:
         """After an interrupted run, links may exist that we never recorded: look first
         (only where both issues existed before this run: a link needs both ends)."""
@@ -703,21 +690,17 @@ class _RunState:
             {t for t, d in pending if t not in self.fresh and d not in self.fresh},
             key=self.export.order_of,
         )
-        found: list[tuple[UUID, UUID]] = []
         key_to_ticket = {issue.key: tid for tid, issue in self.export.issues.items()}
         keys = [self.export.issues[ticket_id].key for ticket_id in dependents]
-        # One GET per dependent, strongly consistent (unlike search); concurrently, as the
-        # links themselves go out, so a resume does not pay one round trip per issue.
-        with ThreadPoolExecutor(self.senders, thread_name_prefix="link-check") as pool:
-            issues = list(pool.map(lambda key: self.jira.get_issue(key, ("issuelinks",)), keys))
-        for ticket_id, issue in zip(dependents, issues, strict=True):
-            for link in issue.fields.get("issuelinks") or ():
-                other = (link.get("inwardIssue") or {}).get("key")
-                if (link.get("type") or {}).get("name") != "Blocks" or other is None:
-                    continue
-                dep = key_to_ticket.get(other)
-                if dep is not None and (ticket_id, dep) in pending:
-                    found.append((ticket_id, dep))
+        wanted = set(pending)
+        found = [
+            (ticket_id, dep)
+            for ticket_id, blockers in zip(
+                dependents, self.finder.blockers_of_each(keys, self.senders), strict=True
+            )
+            for dep in (key_to_ticket.get(key) for key in blockers)
+            if dep is not None and (ticket_id, dep) in wanted
+        ]
         if found:
 
             def record(export: Export) -> None:
