@@ -1,7 +1,7 @@
-"""The JetStream work queue on a real nats-server: dispatch is idempotent by task id, a
-task goes to one worker at a time, a silent worker's task is redelivered after the ack
-wait, a worker that keeps saying "in progress" keeps it, and an interrupted task comes
-back while an ended one does not."""
+"""What only the JetStream work queue does, on a real nats-server: duplicates are counted,
+a worker cut off from the server gives its task up in time, retries back off, and the
+tasks NATS lost with its store are handed out again. What every task queue does (leases,
+redelivery, kinds) is `tests/integration/contracts/test_task_queue_contract.py`."""
 
 from __future__ import annotations
 
@@ -73,49 +73,6 @@ def test_a_task_dispatched_twice_is_delivered_once_with_its_fields(
     second.release(task.task_id, "w", done=True)
     nothing_within(first, LEASE_S * 2)
     nothing_within(second, 0.5)
-
-
-def test_a_silent_workers_task_goes_to_another_after_the_ack_wait(
-    queues: list[NatsTaskQueue],
-) -> None:
-    first, second = queues
-    first.dispatch("t-2", "generation", "s-2", {})
-    claimed = claim_within(first, 5)
-    assert claimed.task_id == "t-2"
-    # `first` dies: no in-progress, no ack. Nobody gets it before the ack wait ...
-    nothing_within(second, LEASE_S * 0.6)
-    # ... then `second` does, as a redelivery.
-    again = claim_within(second, LEASE_S * 3)
-    assert (again.task_id, again.attempts) == ("t-2", 2)
-    second.release(again.task_id, "w", done=True)
-
-
-def test_a_worker_saying_in_progress_keeps_its_task(queues: list[NatsTaskQueue]) -> None:
-    first, second = queues
-    first.dispatch("t-3", "export", "s-3", {"export_id": "e-3"})
-    claimed = claim_within(first, 5)
-    deadline = time.monotonic() + LEASE_S * 3
-    while time.monotonic() < deadline:  # three ack waits, renewed every third of one
-        assert first.renew(claimed.task_id, "w", LEASE_S)
-        assert second.claim("w", KINDS, LEASE_S) is None  # waits up to poll_s
-    first.release(claimed.task_id, "w", done=True)
-    nothing_within(second, LEASE_S * 1.5)
-
-
-def test_an_interrupted_task_comes_back_and_an_unknown_kind_is_left_to_others(
-    queues: list[NatsTaskQueue],
-) -> None:
-    first, second = queues
-    first.dispatch("t-4", "export", "s-4", {"export_id": "e-4"})
-    # A worker that does not run exports hands it back at once ...
-    assert first.claim("w", ["generation"], LEASE_S) is None
-    # ... and one that does gets it; it stops (interrupted): the task comes back.
-    claimed = claim_within(second, retry_delay(1) + 3, ["export"])
-    second.release(claimed.task_id, "w", done=False)
-    again = claim_within(first, retry_delay(claimed.attempts) + 3)
-    assert again.task_id == "t-4" and again.attempts >= 2
-    first.release(again.task_id, "w", done=True)
-    nothing_within(second, LEASE_S * 1.5)
 
 
 def test_a_worker_whose_renewals_go_unanswered_gives_its_task_up_in_time(
