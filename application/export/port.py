@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from application.export.jira_types import (
@@ -61,6 +61,16 @@ class JiraGateway(Protocol):
     ) -> list[Attachment]: ...
 
     def link_blocks(self, blocker_key: str, blocked_key: str) -> None: ...
+
+    def update_issue(
+        self, issue_key: str, fields: Mapping[str, Any], add_labels: Sequence[str] = ()
+    ) -> None: ...
+
+    def delete_link(self, link_id: str, issue_keys: Sequence[str] = ()) -> None: ...
+
+    def add_comment(self, issue_key: str, body: Mapping[str, Any]) -> str: ...
+
+    def get_comments(self, issue_key: str) -> list[Mapping[str, Any]]: ...
 
     def move_issues_to_sprint(self, sprint_id: int, issue_keys: Sequence[str]) -> None: ...
 

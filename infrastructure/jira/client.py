@@ -28,6 +28,7 @@ from tenacity import (
 
 from application.export.jira_errors import (
     JiraError,
+    JiraNotFound,
     JiraOutcomeUnknown,
     JiraRateLimited,
     JiraUnavailable,
@@ -332,6 +333,65 @@ class JiraClient:
     def link_blocks(self, blocker_key: str, blocked_key: str) -> None:
         """`blocker_key` blocks `blocked_key` (the dependency blocks the dependent)."""
         self.create_link("Blocks", blocker_key, blocked_key)
+
+    def update_issue(
+        self,
+        issue_key: str,
+        fields: Mapping[str, Any],
+        add_labels: Sequence[str] = (),
+    ) -> None:
+        """`PUT /issue/{key}`: set `fields` (summary, description, labels) and add labels.
+        Idempotent (the same values again change nothing), so a lost answer is retried."""
+        body: JsonObject = {"fields": dict(fields)}
+        if add_labels:
+            body["update"] = {"labels": [{"add": label} for label in add_labels]}
+        self._call(
+            f"Update issue {issue_key}",
+            "PUT",
+            f"{API}/issue/{issue_key}",
+            idempotent=True,
+            json=body,
+            params={"notifyUsers": "false"},
+            issue_keys=(issue_key,),
+        )
+
+    def delete_link(self, link_id: str, issue_keys: Sequence[str] = ()) -> None:
+        """`DELETE /issueLink/{id}`; a link already gone is not an error (idempotent)."""
+        try:
+            self._call(
+                f"Delete issue link {link_id}",
+                "DELETE",
+                f"{API}/issueLink/{link_id}",
+                idempotent=True,
+                issue_keys=tuple(issue_keys),
+            )
+        except JiraNotFound:
+            return
+
+    def add_comment(self, issue_key: str, body: Mapping[str, Any]) -> str:
+        """Comment (an ADF document) on the issue; return the comment's id. Not idempotent:
+        after a lost answer, read the comments before posting again."""
+        response = self._call(
+            f"Comment on {issue_key}",
+            "POST",
+            f"{API}/issue/{issue_key}/comment",
+            idempotent=False,
+            json={"body": dict(body)},
+            issue_keys=(issue_key,),
+        )
+        return str(_object(_json(response)).get("id") or "")
+
+    def get_comments(self, issue_key: str) -> list[Mapping[str, Any]]:
+        """The issue's comments (their ADF bodies), oldest first."""
+        return list(
+            self._pages(
+                f"Read the comments of {issue_key}",
+                f"{API}/issue/{issue_key}/comment",
+                items_key="comments",
+                params={"orderBy": "created"},
+                page_size=100,
+            )
+        )
 
     def move_issues_to_sprint(self, sprint_id: int, issue_keys: Sequence[str]) -> None:
         """Idempotent, so safe to retry; sent in chunks of 50 as the Agile API requires."""

@@ -86,6 +86,8 @@ class IssueWork(BaseModel):
     status: str | None = None
     resolution: str | None = None
     assignee: str | None = None
+    summary: str | None = None  # a person editing the text in Jira
+    description: dict[str, Any] | None = None
 
 
 @admin.patch("/issues/{key}")
@@ -108,7 +110,15 @@ def work_on_issue(key: str, work: IssueWork, sandbox: SandboxDep, render: Render
         if work.assignee is not None and sandbox.store.user(work.assignee) is None:
             raise ApiError(400, [f"Unknown user '{work.assignee}'."])
         changes["assignee"] = work.assignee
-    sandbox.store.update_issue(issue.id, changes)
+    if changes:
+        sandbox.store.update_issue(issue.id, changes)
+    if work.summary is not None or "description" in given:
+        sandbox.store.edit_issue(
+            issue.id,
+            summary=work.summary,
+            description=work.description,
+            set_description="description" in given,
+        )
     updated = sandbox.store.issue(issue.id)
     return render.issue(
         updated or issue,

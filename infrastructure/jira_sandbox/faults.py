@@ -6,6 +6,8 @@
 | `fail_create_every`            | every Nth create (single or bulk) answers 5xx AFTER storing |
 | `fail_create_next`             | the next N creates answer 5xx AFTER storing                 |
 | `fail_create_status`           | the status of those answers (default 500)                   |
+| `fail_write_next`              | the next N edits, link removals and comments answer 5xx     |
+|                                | AFTER storing (the status: `fail_create_status`)            |
 | `timeout_next`                 | the next N API requests are answered `timeout_seconds` late |
 |                                | (the work is done first, so a create does happen)           |
 | `unauthorized_from_request`    | from the Nth API request on (counted from when it was set)  |
@@ -39,6 +41,7 @@ class FaultConfig:
     fail_create_every: int = 0
     fail_create_next: int = 0
     fail_create_status: int = 500
+    fail_write_next: int = 0
     timeout_next: int = 0
     timeout_seconds: float = 35.0
     unauthorized_from_request: int = 0
@@ -61,6 +64,7 @@ class FaultUpdate(BaseModel):
     fail_create_every: int | None = Field(default=None, ge=0)
     fail_create_next: int | None = Field(default=None, ge=0)
     fail_create_status: int | None = Field(default=None, ge=500, le=599)
+    fail_write_next: int | None = Field(default=None, ge=0)
     timeout_next: int | None = Field(default=None, ge=0)
     timeout_seconds: float | None = Field(default=None, ge=0)
     unauthorized_from_request: int | None = Field(default=None, ge=0)
@@ -166,6 +170,15 @@ class FaultInjector:
                 return config.fail_create_status
             every = config.fail_create_every
             if every and self._creates_seen % every == 0:
+                return config.fail_create_status
+            return None
+
+    def write_failure(self) -> int | None:
+        """For one stored edit, link removal or comment: the 5xx to answer instead, if any."""
+        with self._lock:
+            config = self._config
+            if config.fail_write_next > 0:
+                self._config = replace(config, fail_write_next=config.fail_write_next - 1)
                 return config.fail_create_status
             return None
 

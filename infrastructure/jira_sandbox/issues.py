@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from infrastructure.jira_sandbox.errors import ApiError
@@ -257,6 +258,61 @@ def _properties(raw: object) -> dict[str, Any]:
             raise ApiError(400, [f"The value of property '{key}' is too long."])
         properties[key] = item["value"]
     return properties
+
+
+@dataclass(frozen=True)
+class IssueEdit:
+    """What `PUT /issue/{key}` changes: only the fields it names."""
+
+    summary: str | None = None
+    description: dict[str, Any] | None = None
+    description_given: bool = False
+    labels: tuple[str, ...] | None = None
+    add_labels: tuple[str, ...] = ()
+    remove_labels: tuple[str, ...] = ()
+
+
+EDITABLE = frozenset({"summary", "description", "labels"})
+
+
+def validate_edit(body: object, store: SandboxStore, account_id: str) -> IssueEdit:
+    """`PUT /issue/{key}`'s body (`fields` to set, `update` label operations), or ApiError
+    (400 with every field error, as Jira)."""
+    if not isinstance(body, Mapping):
+        raise ApiError(400, ["The request body must be an object."])
+    fields = body.get("fields") or {}
+    update = body.get("update") or {}
+    if not isinstance(fields, Mapping) or not isinstance(update, Mapping):
+        raise ApiError(400, ["'fields' and 'update' must be objects."])
+    errors = {
+        name: f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+        for name in [*fields, *update]
+        if name not in EDITABLE
+    }
+    check = _CreateCheck(store, account_id, fields)
+    summary = check.summary() if "summary" in fields else None
+    description = check.description() if "description" in fields else None
+    labels = check.labels() if "labels" in fields else None
+    add: list[str] = []
+    remove: list[str] = []
+    for operation in update.get("labels") or ():
+        if isinstance(operation, Mapping) and isinstance(operation.get("add"), str):
+            add.append(operation["add"])
+        elif isinstance(operation, Mapping) and isinstance(operation.get("remove"), str):
+            remove.append(operation["remove"])
+        else:
+            errors["labels"] = "Label operations are {'add': label} or {'remove': label}."
+    errors.update(check.errors)
+    if errors:
+        raise ApiError(400, [], errors)
+    return IssueEdit(
+        summary=summary,
+        description=description,
+        description_given="description" in fields,
+        labels=labels,
+        add_labels=tuple(add),
+        remove_labels=tuple(remove),
+    )
 
 
 def validate_create(body: object, store: SandboxStore, account_id: str) -> IssueDraft:

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from infrastructure.jira_sandbox.errors import ApiError
-from infrastructure.jira_sandbox.issues import ref, validate_create
+from infrastructure.jira_sandbox.issues import adf_problem, ref, validate_create, validate_edit
 from infrastructure.jira_sandbox.jql import JqlError, parse_jql
 from infrastructure.jira_sandbox.render import Json, Renderer, select_fields
 from infrastructure.jira_sandbox.state import (
@@ -270,6 +270,69 @@ def get_issue(
     return render.issue(issue, select_fields(fields, default_all=True))
 
 
+def _fail_write_after_commit(sandbox: Sandbox) -> None:
+    status = sandbox.faults.write_failure()
+    if status is not None:
+        sandbox.stats.fault("write_5xx_after_commit")
+        raise ApiError(status, ["Internal server error."])
+
+
+@api.put("/issue/{issueIdOrKey}", status_code=204, response_model=None)
+def edit_issue(
+    issueIdOrKey: str, body: JsonBody, sandbox: SandboxDep, account: Account
+) -> Response:
+    """Edit summary, description and labels (`fields` to set, `update` label operations)."""
+    issue = browsable_issue(sandbox, account, issueIdOrKey)
+    if not sandbox.store.has_permission(account, issue.project_key, "EDIT_ISSUES"):
+        raise ApiError(403, ["You do not have permission to edit issues in this project."])
+    edit = validate_edit(body, sandbox.store, account)
+    sandbox.guard_issue_writes([issue.key])
+    sandbox.store.edit_issue(
+        issue.id,
+        summary=edit.summary,
+        description=edit.description,
+        set_description=edit.description_given,
+        labels=edit.labels,
+        add_labels=edit.add_labels,
+        remove_labels=edit.remove_labels,
+    )
+    sandbox.stats.event("issues_updated")
+    _fail_write_after_commit(sandbox)
+    return Response(status_code=204)
+
+
+@api.post("/issue/{issueIdOrKey}/comment", status_code=201)
+def add_comment(
+    issueIdOrKey: str, body: JsonBody, sandbox: SandboxDep, account: Account, render: Render
+) -> Json:
+    issue = browsable_issue(sandbox, account, issueIdOrKey)
+    if not sandbox.store.has_permission(account, issue.project_key, "ADD_COMMENTS"):
+        raise ApiError(403, ["You do not have permission to comment on this issue."])
+    content = body.get("body") if isinstance(body, Mapping) else None
+    if not isinstance(content, dict) or adf_problem(content):
+        raise ApiError(400, [], {"comment": "Comment body must be an ADF document."})
+    sandbox.guard_issue_writes([issue.key])
+    comment = sandbox.store.add_comment(issue.id, account, content)
+    sandbox.stats.event("comments_added")
+    _fail_write_after_commit(sandbox)
+    return render.comment(comment)
+
+
+@api.get("/issue/{issueIdOrKey}/comment")
+def get_comments(
+    issueIdOrKey: str,
+    sandbox: SandboxDep,
+    account: Account,
+    render: Render,
+    startAt: int = 0,
+    maxResults: int = 100,
+) -> Json:
+    issue = browsable_issue(sandbox, account, issueIdOrKey)
+    comments = [render.comment(c) for c in sandbox.store.comments(issue.id)]
+    page = comments[startAt : startAt + maxResults]
+    return {"startAt": startAt, "maxResults": maxResults, "total": len(comments), "comments": page}
+
+
 @api.get("/issue/{issueIdOrKey}/properties/{propertyKey}")
 def get_issue_property(
     issueIdOrKey: str,
@@ -385,6 +448,24 @@ def link_issues(body: JsonBody, sandbox: SandboxDep, account: Account) -> Respon
     if sandbox.store.add_link(link_type.id, inward.id, outward.id):
         sandbox.stats.event("links_created")
     return Response(status_code=201)
+
+
+@api.delete("/issueLink/{linkId}", status_code=204, response_model=None)
+def delete_link(linkId: str, sandbox: SandboxDep, account: Account) -> Response:
+    row = sandbox.store.link(int(linkId)) if linkId.isdigit() else None
+    if row is None:
+        raise ApiError(404, ["No issue link with id '" + linkId + "' exists."])
+    inward, outward = sandbox.store.issue(row["inward_id"]), sandbox.store.issue(row["outward_id"])
+    keys = [i.key for i in (inward, outward) if i is not None]
+    for key in keys:
+        issue = browsable_issue(sandbox, account, key)
+        if not sandbox.store.has_permission(account, issue.project_key, "LINK_ISSUES"):
+            raise ApiError(403, ["You do not have the permission to delete this link."])
+    sandbox.guard_issue_writes(keys)
+    if sandbox.store.delete_link(int(linkId)):
+        sandbox.stats.event("links_deleted")
+    _fail_write_after_commit(sandbox)
+    return Response(status_code=204)
 
 
 MAX_RECONCILE = 50  # "Accepts max 50 ids" (the spec's reconcileIssues)

@@ -16,6 +16,7 @@ from infrastructure.jira_sandbox.store import (
     STATUSES,
     AttachmentRow,
     BoardRow,
+    CommentRow,
     IssueRow,
     IssueTypeDef,
     LinkTypeRow,
@@ -210,6 +211,17 @@ class Renderer:
                 "status": self.status(status),
                 "issuetype": self.issue_type(_issue_type(issue.issue_type_id)),
             },
+        }
+
+    def comment(self, comment: CommentRow) -> Json:
+        author = self.store.user(comment.author)
+        return {
+            "self": f"{self.api}/issue/{comment.issue_id}/comment/{comment.id}",
+            "id": str(comment.id),
+            "author": self.user(author) if author else {"accountId": comment.author},
+            "body": comment.body,
+            "created": jira_time(comment.created),
+            "updated": jira_time(comment.created),
         }
 
     def issue_link(self, link: LinkView) -> Json:

@@ -63,6 +63,7 @@ PERMISSIONS = {
     "ASSIGNABLE_USER": ("17", "Assignable User"),
     "CREATE_ATTACHMENTS": ("19", "Create Attachments"),
     "LINK_ISSUES": ("21", "Link Issues"),
+    "ADD_COMMENTS": ("15", "Add Comments"),
     "SCHEDULE_ISSUES": ("28", "Schedule Issues"),
     "TRANSITION_ISSUES": ("46", "Transition Issues"),
     "ADMINISTER_PROJECTS": ("23", "Administer Projects"),
@@ -130,6 +131,16 @@ SEED_SPRINTS = (
     (5, 2, "TF Sprint 2", "future"),
 )
 
+
+@dataclass(frozen=True)
+class CommentRow:
+    id: int
+    issue_id: int
+    author: str
+    body: dict[str, Any]
+    created: int
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users(
     account_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -170,6 +181,9 @@ CREATE TABLE IF NOT EXISTS attachments(
 CREATE TABLE IF NOT EXISTS issue_links(
     id INTEGER PRIMARY KEY, type_id TEXT NOT NULL, inward_id INTEGER NOT NULL,
     outward_id INTEGER NOT NULL, UNIQUE(type_id, inward_id, outward_id));
+CREATE TABLE IF NOT EXISTS comments(
+    id INTEGER PRIMARY KEY, issue_id INTEGER NOT NULL, author TEXT NOT NULL,
+    body TEXT NOT NULL, created INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 TABLES = (
@@ -185,6 +199,7 @@ TABLES = (
     "issue_properties",
     "attachments",
     "issue_links",
+    "comments",
     "meta",
 )
 FIRST_ISSUE_ID = 10000
@@ -599,6 +614,74 @@ class SandboxStore:
                 f"UPDATE issues SET {assignments} WHERE id = ?",
                 (now_ms(), *changes.values(), issue_id),
             )
+
+    def edit_issue(
+        self,
+        issue_id: int,
+        *,
+        summary: str | None = None,
+        description: Mapping[str, Any] | None = None,
+        set_description: bool = False,
+        labels: Iterable[str] | None = None,
+        add_labels: Iterable[str] = (),
+        remove_labels: Iterable[str] = (),
+    ) -> None:
+        """`PUT /issue/{key}` (or a person editing the issue): text and labels."""
+        with self._tx() as cur:
+            if summary is not None:
+                cur.execute("UPDATE issues SET summary = ? WHERE id = ?", (summary, issue_id))
+            if set_description:
+                text = json.dumps(description) if description is not None else None
+                cur.execute("UPDATE issues SET description = ? WHERE id = ?", (text, issue_id))
+            if labels is not None:
+                cur.execute("DELETE FROM issue_labels WHERE issue_id = ?", (issue_id,))
+                add_labels = [*labels, *add_labels]
+            cur.executemany(
+                "INSERT OR IGNORE INTO issue_labels VALUES (?, ?)",
+                [(issue_id, label) for label in add_labels],
+            )
+            cur.executemany(
+                "DELETE FROM issue_labels WHERE issue_id = ? AND label = ?",
+                [(issue_id, label) for label in remove_labels],
+            )
+            cur.execute("UPDATE issues SET updated = ? WHERE id = ?", (now_ms(), issue_id))
+
+    def add_comment(self, issue_id: int, author: str, body: Mapping[str, Any]) -> CommentRow:
+        stamp = now_ms()
+        with self._tx() as cur:
+            comment_id = cur.execute(
+                "SELECT COALESCE(MAX(id) + 1, 10000) AS id FROM comments"
+            ).fetchone()["id"]
+            cur.execute(
+                "INSERT INTO comments VALUES (?, ?, ?, ?, ?)",
+                (comment_id, issue_id, author, json.dumps(body), stamp),
+            )
+            cur.execute("UPDATE issues SET updated = ? WHERE id = ?", (stamp, issue_id))
+        return CommentRow(comment_id, issue_id, author, dict(body), stamp)
+
+    def comments(self, issue_id: int) -> list[CommentRow]:
+        return [
+            CommentRow(r["id"], r["issue_id"], r["author"], json.loads(r["body"]), r["created"])
+            for r in self._rows(
+                "SELECT * FROM comments WHERE issue_id = ? ORDER BY id", (issue_id,)
+            )
+        ]
+
+    def link(self, link_id: int) -> sqlite3.Row | None:
+        return self._row("SELECT * FROM issue_links WHERE id = ?", (link_id,))
+
+    def delete_link(self, link_id: int) -> bool:
+        """Remove the link; False when it did not exist."""
+        with self._tx() as cur:
+            row = cur.execute("SELECT * FROM issue_links WHERE id = ?", (link_id,)).fetchone()
+            if row is None:
+                return False
+            cur.execute("DELETE FROM issue_links WHERE id = ?", (link_id,))
+            cur.execute(
+                "UPDATE issues SET updated = ? WHERE id IN (?, ?)",
+                (now_ms(), row["inward_id"], row["outward_id"]),
+            )
+        return True
 
     def issue_property(self, issue_id: int, key: str) -> tuple[bool, Any]:
         row = self._row(
