@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import singledispatchmethod
 from typing import Any, ClassVar
 from uuid import UUID
 
-from domain.export import Export
+from domain.export import MAX_EXPORT_RETRIES, Export
 from projections.base import Projection
 from projections.store import ReadModelStore, ViewTransaction
 from projections.tickets import TicketsView
@@ -145,10 +145,18 @@ class ExportsProjection(Projection):
         self._save(tx, doc)
 
     @process.register
+    def _estimated(self, event: Export.ExportEstimated, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["estimate"] = dict(event.estimate)
+        doc["estimated_at"] = event.timestamp.isoformat()
+        self._save(tx, doc)
+
+    @process.register
     def _completed(self, event: Export.ExportCompleted, tx: ViewTransaction) -> None:
         doc = self._load(tx, event)
         doc["status"] = "completed"
         doc["finished_at"] = event.timestamp.isoformat()
+        doc["phases"] = dict(event.phases)
         self._save(tx, doc)
 
     @process.register
@@ -167,8 +175,20 @@ def _minutes(doc: dict[str, Any]) -> float | None:
     return round((datetime.fromisoformat(doc["finished_at"]) - started).total_seconds() / 60, 3)
 
 
+def _eta_seconds(doc: dict[str, Any], now: datetime | None = None) -> float | None:
+    """While the run goes: the estimate's duration less the time since it was made."""
+    estimate, at = doc.get("estimate"), doc.get("estimated_at")
+    if doc["status"] != "running" or not estimate or not at:
+        return None
+    now = now or datetime.now(UTC)
+    elapsed = (now - datetime.fromisoformat(at)).total_seconds()
+    return round(max(float(estimate["duration_s"]) - elapsed, 0.0), 1)
+
+
 def status_view(doc: dict[str, Any]) -> dict[str, Any]:
-    """The seeds' ExportStatusResponse fields (exporting / completed / failed)."""
+    """The seeds' ExportStatusResponse fields (exporting / completed / failed), with the
+    estimate made before anything was written, the ETA from it while the run goes, and
+    the time each phase took once it completed."""
     created = len(doc["issues"])
     done = created + len(doc["links"])
     goal = doc["total"] + doc["dependencies_total"]
@@ -190,7 +210,7 @@ def status_view(doc: dict[str, Any]) -> dict[str, Any]:
         "manual_fixes_needed": sum(1 for f in doc["fixes"].values() if not f["resolved"]),
         "attempt": doc["attempt"],
         "retry_attempts_used": doc["retries"],
-        "retry_available": doc["status"] == "failed" and doc["retries"] < 3,
+        "retry_available": doc["status"] == "failed" and doc["retries"] < MAX_EXPORT_RETRIES,
         "failed_at_ticket_order": failure.get("failed_ticket_order"),
         "failed_ticket_id": failure.get("failed_ticket_id"),
         "error_category": failure.get("category"),
@@ -201,6 +221,9 @@ def status_view(doc: dict[str, Any]) -> dict[str, Any]:
         "started_at": doc["started_at"],
         "completed_at": doc["finished_at"] if doc["status"] == "completed" else None,
         "finished_at": doc["finished_at"],
+        "estimate": doc.get("estimate"),
+        "eta_seconds": _eta_seconds(doc),
+        "phases": doc.get("phases"),
     }
 
 

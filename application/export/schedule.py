@@ -22,9 +22,9 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from application.export.pacing import RateLimitConfig
 
@@ -207,6 +207,27 @@ def estimate_export(
         duration_s=sum(phases.values()),
         latency_s=latency_s,
         phases=phases,
+    )
+
+
+UNMEASURED_LATENCY_S = 0.1  # a round trip to Jira Cloud before the pre-flight measured one
+
+
+def estimate_plan(
+    plan: Sequence[Mapping[str, Any]],
+    latency_s: float = UNMEASURED_LATENCY_S,
+    limits: RateLimitConfig | None = None,
+) -> ExportEstimate:
+    """A first estimate from an export's plan alone (no attachments or sprints known yet),
+    before the pre-flight has measured this Jira's round trip."""
+    links = [(str(d), str(p["ticket_id"])) for p in plan for d in p["depends_on"]]
+    return estimate_export(
+        issues=len(plan),
+        attachments=(),
+        sprint_issues=(),
+        links=links,
+        latency_s=latency_s,
+        limits=limits,
     )
 
 

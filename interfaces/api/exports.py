@@ -9,8 +9,10 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from application.export import sync as issue_sync
-from application.export.check import check_project
+from application.export.check import check_project, check_session_export
 from application.export.jira_errors import JiraError
+from application.export.schedule import estimate_plan
+from domain.export import MAX_EXPORT_RETRIES
 from interfaces.api.deps import (
     ContainerDep,
     CurrentUser,
@@ -33,7 +35,6 @@ from interfaces.api.schemas.exports import (
 
 router = APIRouter(prefix="/api", tags=["export"], responses=documented(401))
 
-SECONDS_PER_TICKET_ESTIMATE = 0.05
 EXPORT_ERRORS = documented(404)
 
 
@@ -42,7 +43,16 @@ class ResolveBody(BaseModel):
 
 
 class ProjectCheck(BaseModel):
-    project_key: str = Field(..., pattern=r"^[A-Z][A-Z0-9_]{1,9}$")
+    project_key: str | None = Field(
+        None,
+        pattern=r"^[A-Z][A-Z0-9_]{1,9}$",
+        description="Required unless session_id is given (then the session's project)",
+    )
+    session_id: UUID | None = Field(
+        None,
+        description="Check for exporting this session: its project, issue type and what its "
+        "tickets use, with the export's estimate (requests and duration)",
+    )
     issue_type: str = Field("Task", min_length=1, max_length=100)
     assignees: list[str] = Field(default_factory=list, max_length=200)
     sprints: list[str] = Field(default_factory=list, max_length=50)
@@ -94,7 +104,7 @@ def start_export(
         "already_running": already,
         "total_tickets": len(export.plan),
         "total_dependencies": sum(len(p["depends_on"]) for p in export.plan),
-        "estimated_duration_seconds": round(len(export.plan) * SECONDS_PER_TICKET_ESTIMATE, 1),
+        "estimated_duration_seconds": round(estimate_plan(export.plan).duration_s, 1),
         "project_key": export.project_key,
         "status_url": f"/api/sessions/{session_id}/export/status",
     }
@@ -129,7 +139,7 @@ def retry_export(
         "task_id": str(export.task_id),
         "export_id": str(export.id),
         "retry": export.retries,
-        "retries_left": max(0, 3 - export.retries),
+        "retries_left": max(0, MAX_EXPORT_RETRIES - export.retries),
         "resumes_at_ticket": min((int(p["order"]) for p in export.pending_tickets()), default=None),
         "status_url": f"/api/sessions/{session_id}/export/status",
     }
@@ -207,8 +217,22 @@ def sync_back(
 def validate_project(
     body: ProjectCheck, container: ContainerDep, user: CurrentUser
 ) -> dict[str, object]:
-    """The export's pre-flight checks on a Jira project, with the reasons it would fail."""
+    """The export's pre-flight checks on a Jira project, with the reasons it would fail;
+    for a session, also the requests its export would make and how long they would take."""
     try:
+        if body.session_id is not None:
+            session_doc(container, body.session_id, user)
+            checked, estimate = check_session_export(
+                container.app, container.jira, body.session_id, user
+            )
+            return {**checked.to_dict(), "estimate": estimate.to_dict()}
+        if body.project_key is None:
+            raise ApiError(
+                422,
+                "Give project_key (a Jira project key such as NW), or session_id",
+                "user_fixable",
+                ["Send {'project_key': 'NW'} or {'session_id': '<a session id>'}"],
+            )
         checked = check_project(
             container.jira,
             body.project_key,

@@ -353,3 +353,61 @@ def test_the_first_sync_back_sees_every_issue_while_the_search_index_lags(
     assert first["updated"] == 49 and first["fetched"] == 49
     requests = sandbox.stats()["requests"]
     assert requests["POST /rest/api/3/search/jql"] >= 1
+
+
+def test_the_estimate_before_and_during_an_export_and_the_phases_after(
+    xapi: Api, sandbox: Sandbox
+) -> None:
+    """validate-project for a session answers the requests its export would make and how
+    long they take; the status carries the run's own estimate (and an ETA while it runs),
+    then the seconds each phase took."""
+    session_id, tickets = ready_session(xapi)
+    dependencies = sum(len(t["depends_on"]) for t in tickets)
+    checked = xapi.post("/api/jira/validate-project", json={"session_id": session_id})
+    assert checked.status_code == 200, checked.text
+    body = checked.json()
+    assert body["ok"] and body["project_key"] == "DEMO" and body["latency_ms"] >= 0
+    requests = body["estimate"]["requests"]
+    assert requests["bulk_creates"] == 1 and requests["links"] == dependencies
+    assert requests["total"] == 1 + dependencies + requests["attachments"]
+    assert body["estimate"]["duration_s"] > 0
+    assert any(s.startswith("sprints:") for s in body["skipped"])
+
+    started = start(xapi, session_id)
+    assert started["estimated_duration_seconds"] > 0
+    done = wait_export(xapi, session_id, started["task_id"])
+    assert done["status"] == "completed", done
+    assert done["estimate"]["requests"]["links"] == dependencies
+    assert done["eta_seconds"] is None  # only while it runs
+    assert set(done["phases"]) >= {"preflight", "create", "link"}
+    assert all(seconds >= 0 for seconds in done["phases"].values())
+
+    missing = xapi.post("/api/jira/validate-project", json={"issue_type": "Task"})
+    assert_error(missing, 422)
+    stranger = xapi.post(
+        "/api/jira/validate-project", json={"session_id": "00000000-0000-0000-0000-000000000001"}
+    )
+    assert_error(stranger, 404)
+
+
+def test_a_running_export_shows_its_eta(xapi: Api, sandbox: Sandbox) -> None:
+    """At 150 ms per request the export runs for seconds: once its estimate is recorded,
+    the status shows an ETA no larger than the estimate, counting down."""
+    session_id, _ = ready_session(xapi)
+    sandbox.faults(latency_ms=150)
+    started = start(xapi, session_id)
+    deadline = time.monotonic() + EXPORT_TIMEOUT_S
+    seen: list[float] = []
+    while time.monotonic() < deadline:
+        current = status(xapi, session_id)
+        if current["status"] != "running":
+            if current["status"] in ("completed", "failed"):
+                break
+        elif current.get("eta_seconds") is not None:
+            assert current["eta_seconds"] <= current["estimate"]["duration_s"]
+            seen.append(current["eta_seconds"])
+        time.sleep(0.05)
+    sandbox.faults(latency_ms=0)
+    assert wait_export(xapi, session_id, started["task_id"])["status"] == "completed"
+    assert seen, "the run never showed an ETA"
+    assert seen == sorted(seen, reverse=True)

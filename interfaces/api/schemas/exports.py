@@ -57,6 +57,9 @@ class ExportStatus(Answer):
     estimate: ExportEstimate | None = Field(
         None, description="What the run is expected to take (when known)"
     )
+    eta_seconds: float | None = Field(
+        None, description="While it runs: the estimate less the time since it was made"
+    )
     phases: dict[str, float] | None = Field(None, description="Seconds spent in each phase")
 
 
@@ -156,3 +159,8 @@ class ProjectCheckOut(Answer):
     sprints: list[str]
     assignees: dict[str, str | None] = Field(description="Email or accountId -> accountId")
     account: str | None
+    skipped: list[str] = Field(description="Checks not needed by the tickets, and why")
+    latency_ms: float = Field(description="A round trip to this Jira, as measured")
+    estimate: ExportEstimate | None = Field(
+        None, description="With session_id: the export's requests and duration"
+    )
