@@ -81,6 +81,9 @@ class GenerationRun:
     generated: int = 0
     failed: int = 0
     errors: list[dict[str, str]] = field(default_factory=list)
+    # Which worker's run this is: each start or resume takes the next number, and a
+    # run whose number is no longer the current one stops (its lease ran out).
+    runs: int = 0
 
 
 class Session(Aggregate):
@@ -218,6 +221,14 @@ class Session(Aggregate):
         task_id: UUID
         total: int
         actor: str
+        run: int
+
+        # v1 (before runs were fenced) had no run number: each was the task's first.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("run", 1)
 
     class TicketGenerated(Aggregate.Event):
         task_id: UUID
@@ -306,10 +317,13 @@ class Session(Aggregate):
         return run
 
     @event(GenerationStarted)
-    def start_generation(self, task_id: UUID, total: int, actor: str) -> None:
-        run = self.check_generation_task(task_id)
-        run.status = "running"
-        run.total = total
+    def start_generation(self, task_id: UUID, total: int, actor: str, run: int = 1) -> None:
+        """Start the task's run number `run`, or resume it under a new number (another
+        worker took the task over): the earlier run then stops at its next write."""
+        current = self.check_generation_task(task_id)
+        current.status = "running"
+        current.total = total
+        current.runs = run
 
     def record_ticket(
         self,
