@@ -4,6 +4,13 @@ The run is resumable: entities that already have a ticket (or a recorded failure
 this run are skipped, so a worker that picks up a task after a crash continues it.
 Cancellation is an event on the session; the runner sees it at its next write and
 stops submitting entities.
+
+Runs are fenced like export runs: each start or resume records `GenerationStarted`
+with the next run number, and a run whose number is no longer the session's stops.
+A worker that lost its lease (paused, cut off) and comes back therefore records
+nothing more, and, as it looks for a newer run before every draft, it pays the LLM
+for no entity the new run drafts. Only a call already sent when the takeover happens
+can be paid twice.
 """
 
 from __future__ import annotations
@@ -21,11 +28,19 @@ from application.sessions import TicketForge
 from application.unit_of_work import Held
 from domain.errors import ConflictError
 from domain.inventory import InventoryEntity
-from domain.session import Session
+from domain.session import GenerationRun, Session
 
 log = logging.getLogger(__name__)
 
 WORKER_ACTOR = "system:generator"
+
+# Events after which a run must not draft anything more (a newer run of the task is
+# told apart by its number).
+_ENDED = (Session.GenerationCompleted, Session.GenerationFailed, Session.GenerationCancelled)
+
+
+class GenerationSuperseded(Exception):
+    """Another run of this task has started (this one's lease ran out): let go."""
 
 
 class GenerationRunner:
@@ -53,19 +68,63 @@ class GenerationRunner:
             return run.status if run is not None and run.task_id == task_id else "unknown"
         drafter = self.drafter_for(run.generator)
         entities = session.entities_in_order()
-        order = {e.config_name: i for i, e in enumerate(entities, 1)}
-        drafted = (
-            {t.config_name for t in session.tickets.values()} if run.status == "running" else set()
+        held = Held(self.app, session)
+        try:
+            number = self._start(held, task_id, len(entities))
+        except ConflictError:  # the task ended meanwhile
+            ended = self.app.load_session(session_id).generation
+            return ended.status if ended is not None else "unknown"
+        try:
+            return self._run(held, task_id, number, drafter, entities, progress, keep_going)
+        except Exception:
+            if self._superseded(held, number):  # whatever broke, it is the new run's task now
+                log.info("generation %s: run %d was superseded", task_id, number, exc_info=True)
+                return "superseded"
+            raise
+
+    def _start(self, held: Held[Session], task_id: UUID, total: int) -> int:
+        """Record this run's start (or resume) under the next run number; return it."""
+        numbers: list[int] = []
+
+        def command(session: Session) -> None:
+            current = session.check_generation_task(task_id)
+            numbers.append(current.runs + 1)
+            session.start_generation(task_id, total, WORKER_ACTOR, run=numbers[-1])
+
+        held.apply(command)
+        return numbers[-1]
+
+    def _superseded(self, held: Held[Session], number: int) -> bool:
+        """Whether the session moved on from run `number`: a newer run started, or the
+        task ended. Reads only the events after our copy, usually none."""
+        newer = self.app.events.get(held.id, gt=held.aggregate.version)
+        return any(
+            isinstance(e, _ENDED) or (isinstance(e, Session.GenerationStarted) and e.run != number)
+            for e in newer
         )
+
+    def _run(
+        self,
+        held: Held[Session],
+        task_id: UUID,
+        number: int,
+        drafter: TicketDrafter,
+        entities: list[InventoryEntity],
+        progress: ProgressCallback | None,
+        keep_going: Callable[[], bool],
+    ) -> str:
+        session = held.aggregate
+        session_id = session.id
+        run = session.check_generation_task(task_id)
+        order = {e.config_name: i for i, e in enumerate(entities, 1)}
+        # A resumed run skips what earlier runs of this task recorded (a request
+        # discarded the tickets of earlier tasks).
+        drafted = {t.config_name for t in session.tickets.values()}
         failed = {e["config_name"] for e in run.errors}
-        if run.status == "requested":
-            session.start_generation(task_id, len(entities), WORKER_ACTOR)
-            self.app.save(session)
         todo = [e for e in entities if e.config_name not in drafted | failed]
         index = RelatedIndex(entities)
         started = time.monotonic()
         counts = {"generated": len(drafted), "failed": len(failed)}
-        held = Held(self.app, session)
 
         def report(stage: str) -> None:
             if progress is None:
@@ -87,6 +146,8 @@ class GenerationRunner:
             )
 
         def draft(entity: InventoryEntity) -> Draft:
+            if self._superseded(held, number):  # before paying for the call
+                raise GenerationSuperseded
             return drafter.draft(DraftRequest(session.site, entity, index.for_entity(entity)))
 
         stopped = False  # cancelled by a user, or this worker must let go of the task
@@ -104,7 +165,7 @@ class GenerationRunner:
                     entity = pending.pop(future)
                     if stopped:
                         continue
-                    recorded = self._record(held, task_id, entity, future, order)
+                    recorded = self._record(held, task_id, number, entity, future, order)
                     if recorded is None:
                         stopped = True
                         continue
@@ -116,8 +177,16 @@ class GenerationRunner:
                 future.cancel()
         final = self.app.load_session(session_id)
         status = final.generation.status if final.generation else "unknown"
+        if final.generation is not None and final.generation.runs != number:
+            log.info(
+                "generation %s: run %d took over; run %d stops",
+                task_id,
+                final.generation.runs,
+                number,
+            )
+            return "superseded"
         if status == "running" and not stopped:
-            return self._finish(Held(self.app, final), task_id, report)
+            return self._finish(Held(self.app, final), task_id, number, report)
         if status == "running":
             log.info("generation %s interrupted; another worker will resume it", task_id)
             return "interrupted"
@@ -128,6 +197,7 @@ class GenerationRunner:
         self,
         held: Held[Session],
         task_id: UUID,
+        number: int,
         entity: InventoryEntity,
         future: Future[Draft],
         order: dict[str, int],
@@ -136,6 +206,8 @@ class GenerationRunner:
         try:
             result = future.result()
             error = None
+        except GenerationSuperseded:
+            return None
         except DraftError as exc:
             result, error = None, exc
         except Exception as exc:  # a drafter bug must not lose the run: record it per entity
@@ -143,6 +215,7 @@ class GenerationRunner:
             result, error = None, DraftError(f"{type(exc).__name__}: {exc}", "internal")
 
         def command(session: Session) -> None:
+            check_run(session, task_id, number)
             if result is not None:
                 session.record_ticket(
                     task_id,
@@ -161,13 +234,15 @@ class GenerationRunner:
 
         try:
             held.apply(command)
-        except ConflictError:
+        except (ConflictError, GenerationSuperseded):
             return None
         return result is not None
 
-    def _finish(self, held: Held[Session], task_id: UUID, report: Callable[[str], None]) -> str:
+    def _finish(
+        self, held: Held[Session], task_id: UUID, number: int, report: Callable[[str], None]
+    ) -> str:
         def command(session: Session) -> None:
-            run = session.check_generation_task(task_id)
+            run = check_run(session, task_id, number)
             if run.total and run.failed == run.total:
                 session.fail_generation(
                     task_id,
@@ -180,7 +255,7 @@ class GenerationRunner:
 
         try:
             held.apply(command)
-        except ConflictError:
+        except (ConflictError, GenerationSuperseded):
             pass
         run = held.aggregate.generation
         status = run.status if run is not None else "unknown"
@@ -197,3 +272,11 @@ class GenerationRunner:
             Held(self.app, self.app.load_session(session_id)).apply(command)
         except ConflictError:
             pass
+
+
+def check_run(session: Session, task_id: UUID, number: int) -> GenerationRun:
+    """The task's run, if it is still run `number`; else `GenerationSuperseded`."""
+    run = session.check_generation_task(task_id)
+    if run.runs != number:
+        raise GenerationSuperseded
+    return run
