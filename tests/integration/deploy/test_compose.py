@@ -125,11 +125,21 @@ def test_postgres_has_a_health_check_and_a_volume(config: dict[str, Any]) -> Non
 
 def test_nats_runs_jetstream_on_a_volume(config: dict[str, Any]) -> None:
     nats = config["services"]["nats"]
-    assert nats["image"] == "nats:2"
+    assert nats["image"].startswith("nats:2")
     command = nats["command"]
     assert "-js" in command or "--jetstream" in command
     store = command[command.index("-sd") + 1]
     assert [v["type"] for v in nats["volumes"] if v["target"] == store] == ["volume"]
+
+
+def test_nats_has_a_health_check_on_its_monitoring_port(config: dict[str, Any]) -> None:
+    nats = config["services"]["nats"]
+    command = nats["command"]
+    port = command[command.index("-m") + 1]
+    check = nats["healthcheck"]
+    assert f"127.0.0.1:{port}/healthz" in " ".join(check["test"])
+    assert not check.get("disable", False)
+    assert config["services"]["setup"]["depends_on"]["nats"]["condition"] == "service_healthy"
 
 
 def test_setup_runs_once_and_gates_the_processes(config: dict[str, Any]) -> None:
