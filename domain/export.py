@@ -14,9 +14,11 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import ConflictError, NotFoundError
+from domain.errors import ConflictError, InvalidCommandError, NotFoundError
 
 MAX_EXPORT_RETRIES = 3
+OBSOLETE_LABEL = "tf-obsolete"
+KEEP_JIRA, OVERWRITE = "keep_jira", "overwrite"  # the choices that resolve a conflict
 
 
 def export_label(ticket_id: UUID) -> str:
@@ -32,6 +34,7 @@ class ExportedIssue:
     url: str
     jira_id: str
     found_by_search: bool = False
+    carried: bool = False  # made by an earlier export of the session
 
 
 @dataclass
@@ -44,6 +47,7 @@ class ManualFix:
     recommended_action: str
     resolved: bool = False
     resolution_note: str | None = None
+    choice: str | None = None  # for a conflict: KEEP_JIRA or OVERWRITE
 
 
 @dataclass
@@ -56,7 +60,7 @@ class Failure:
 
 
 class Export(Aggregate):
-    # v1 snapshots (before estimates, key watermarks and phase timings) still load.
+    # v1 snapshots (before estimates, key watermarks, phase timings and re-exports) load.
     class_version = 2
 
     @staticmethod
@@ -64,15 +68,34 @@ class Export(Aggregate):
         state.setdefault("estimate", None)
         state.setdefault("key_watermark", None)
         state.setdefault("phases", {})
+        state.setdefault("previous_export_id", None)
+        state.setdefault("sent", {})
+        state.setdefault("updated", {})
+        state.setdefault("conflicts", {})
+        state.setdefault("to_unlink", [])
+        state.setdefault("unlinked", set())
+        state.setdefault("to_mark_obsolete", [])
+        state.setdefault("obsolete", set())
+        state.setdefault("force", set())
 
     class ExportRequested(Aggregate.Created):
+        """`carried`: what earlier exports of the session left in Jira (see `_carry`)."""
+
         session_id: UUID
         task_id: UUID
         project_key: str
         issue_type: str
         content_version: int
         plan: list[dict[str, Any]]
+        carried: dict[str, Any]
         actor: str
+
+        # v1 (first exports only) had no `carried`; stored v1 events still load.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("carried", {})
 
     @event(ExportRequested)
     def __init__(
@@ -85,6 +108,7 @@ class Export(Aggregate):
         content_version: int,
         plan: list[dict[str, Any]],
         actor: str,
+        carried: dict[str, Any] | None = None,
     ) -> None:
         self.session_id = session_id
         self.task_id = task_id
@@ -110,6 +134,35 @@ class Export(Aggregate):
         self.estimate: dict[str, Any] | None = None
         self.key_watermark: int | None = None
         self.phases: dict[str, float] = {}
+        self._carry(carried or {})
+
+    def _carry(self, carried: dict[str, Any]) -> None:
+        """What earlier exports left in Jira: their issues (what was sent: `sent`), the
+        links among them still wanted, links to remove, issues to mark obsolete."""
+        previous = carried.get("previous_export_id")
+        self.previous_export_id: UUID | None = UUID(str(previous)) if previous else None
+        self.sent: dict[UUID, dict[str, Any]] = {}
+        for raw in carried.get("issues", ()):
+            ticket_id = UUID(str(raw["ticket_id"]))
+            self.issues[ticket_id] = ExportedIssue(
+                ticket_id,
+                self.order_index[ticket_id],
+                str(raw["key"]),
+                str(raw["url"]),
+                str(raw["jira_id"]),
+                carried=True,
+            )
+            self.sent[ticket_id] = dict(raw.get("sent") or {})
+        self.links.update((UUID(str(t)), UUID(str(d))) for t, d in carried.get("links", ()))
+        # [ticket id, depends on, blocker key, blocked key]
+        self.to_unlink: list[list[str]] = [list(u) for u in carried.get("unlink", ())]
+        self.unlinked: set[tuple[UUID, UUID]] = set()
+        # {"ticket_id", "key", "url", "sent"}
+        self.to_mark_obsolete: list[dict[str, Any]] = [dict(o) for o in carried.get("obsolete", ())]
+        self.obsolete: set[UUID] = {UUID(str(t)) for t in carried.get("obsolete_done", ())}
+        self.force: set[UUID] = {UUID(str(t)) for t in carried.get("force", ())}
+        self.updated: dict[UUID, dict[str, Any]] = {}  # ticket -> what was sent
+        self.conflicts: dict[UUID, dict[str, Any]] = {}
 
     @staticmethod
     def create_id(session_id: UUID, task_id: UUID) -> UUID:
@@ -129,6 +182,45 @@ class Export(Aggregate):
         url: str
         jira_id: str
         found_by_search: bool
+        sent: dict[str, Any]
+        actor: str
+
+        # v1 (before re-exports) did not record what was sent.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("sent", {})
+
+    class TicketIssueUpdated(Aggregate.Event):
+        """A changed ticket's text reached its issue (summary, description, labels)."""
+
+        ticket_id: UUID
+        key: str
+        sent: dict[str, Any]
+        actor: str
+
+    class ExportConflictRecorded(Aggregate.Event):
+        """A person edited the issue in Jira since we last wrote it: not overwritten."""
+
+        ticket_id: UUID
+        key: str
+        ours: dict[str, Any]
+        theirs: dict[str, Any]
+        actor: str
+
+    class IssueLinkRemoved(Aggregate.Event):
+        ticket_id: UUID
+        depends_on: UUID
+        blocker_key: str
+        blocked_key: str
+        actor: str
+
+    class IssueMarkedObsolete(Aggregate.Event):
+        """Its entity left the site: labelled `tf-obsolete` and commented, never deleted."""
+
+        ticket_id: UUID
+        key: str
         actor: str
 
     class AttachmentUploaded(Aggregate.Event):
@@ -156,7 +248,15 @@ class Export(Aggregate):
     class ManualFixResolved(Aggregate.Event):
         fix_id: UUID
         note: str | None
+        choice: str | None
         actor: str
+
+        # v1 (before conflicts) had no choice.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("choice", None)
 
     class ExportFailed(Aggregate.Event):
         task_id: UUID
@@ -227,6 +327,7 @@ class Export(Aggregate):
         actor: str,
         *,
         found_by_search: bool = False,
+        sent: dict[str, Any] | None = None,
     ) -> None:
         self.check_running()
         if ticket_id in self.issues:
@@ -239,6 +340,7 @@ class Export(Aggregate):
             url=url,
             jira_id=jira_id,
             found_by_search=found_by_search,
+            sent=dict(sent or {}),
             actor=actor,
         )
 
@@ -251,9 +353,98 @@ class Export(Aggregate):
         url: str,
         jira_id: str,
         found_by_search: bool,
+        sent: dict[str, Any],
         actor: str,
     ) -> None:
         self.issues[ticket_id] = ExportedIssue(ticket_id, order, key, url, jira_id, found_by_search)
+        self.sent[ticket_id] = dict(sent)
+
+    def record_update(self, ticket_id: UUID, sent: dict[str, Any], actor: str) -> None:
+        self.check_running()
+        if ticket_id in self.updated or ticket_id in self.conflicts:
+            return
+        self._issue_updated(
+            ticket_id=ticket_id, key=self.issues[ticket_id].key, sent=dict(sent), actor=actor
+        )
+
+    @event(TicketIssueUpdated)
+    def _issue_updated(self, ticket_id: UUID, key: str, sent: dict[str, Any], actor: str) -> None:
+        self.updated[ticket_id] = dict(sent)
+        self.sent[ticket_id] = dict(sent)
+
+    def record_conflict(
+        self,
+        ticket_id: UUID,
+        ours: dict[str, Any],
+        theirs: dict[str, Any],
+        actor: str,
+    ) -> None:
+        """Ours: what we would send (`source`, `summary`, `text`); theirs: what Jira has
+        (`jira` fingerprint, `summary`, `text`). A manual fix asks a person to choose."""
+        self.check_running()
+        if ticket_id in self.updated or ticket_id in self.conflicts:
+            return
+        key = self.issues[ticket_id].key
+        self._conflict_recorded(
+            ticket_id=ticket_id, key=key, ours=dict(ours), theirs=dict(theirs), actor=actor
+        )
+        self.record_manual_fix(
+            ticket_id,
+            "conflict",
+            f"{key} was edited in Jira since ticketforge last wrote it; not overwritten. "
+            f"Jira's summary: {theirs.get('summary', '')!r}; ours: {ours.get('summary', '')!r}",
+            "Resolve with choice 'keep_jira' (leave Jira's text) or 'overwrite' (the next "
+            "export writes ours)",
+            actor,
+        )
+
+    @event(ExportConflictRecorded)
+    def _conflict_recorded(
+        self,
+        ticket_id: UUID,
+        key: str,
+        ours: dict[str, Any],
+        theirs: dict[str, Any],
+        actor: str,
+    ) -> None:
+        self.conflicts[ticket_id] = {"ours": dict(ours), "theirs": dict(theirs)}
+
+    def record_unlink(self, ticket_id: UUID, depends_on: UUID, actor: str) -> None:
+        self.check_running()
+        if (ticket_id, depends_on) in self.unlinked:
+            return
+        wanted = next(
+            (u for u in self.to_unlink if (UUID(u[0]), UUID(u[1])) == (ticket_id, depends_on)),
+            None,
+        )
+        if wanted is None:
+            raise NotFoundError(f"No link {depends_on} -> {ticket_id} to remove in this export")
+        self._link_removed(
+            ticket_id=ticket_id,
+            depends_on=depends_on,
+            blocker_key=wanted[2],
+            blocked_key=wanted[3],
+            actor=actor,
+        )
+
+    @event(IssueLinkRemoved)
+    def _link_removed(
+        self, ticket_id: UUID, depends_on: UUID, blocker_key: str, blocked_key: str, actor: str
+    ) -> None:
+        self.unlinked.add((ticket_id, depends_on))
+
+    def record_obsolete(self, ticket_id: UUID, actor: str) -> None:
+        self.check_running()
+        if ticket_id in self.obsolete:
+            return
+        wanted = next((o for o in self.to_mark_obsolete if UUID(o["ticket_id"]) == ticket_id), None)
+        if wanted is None:
+            raise NotFoundError(f"Ticket {ticket_id} is not to be marked obsolete here")
+        self._marked_obsolete(ticket_id=ticket_id, key=str(wanted["key"]), actor=actor)
+
+    @event(IssueMarkedObsolete)
+    def _marked_obsolete(self, ticket_id: UUID, key: str, actor: str) -> None:
+        self.obsolete.add(ticket_id)
 
     @event(AttachmentUploaded)
     def record_attachment(self, ticket_id: UUID, key: str, filename: str, actor: str) -> None:
@@ -315,18 +506,32 @@ class Export(Aggregate):
             fix_id, ticket_id, issue_key, kind, detail, recommended_action
         )
 
-    def resolve_manual_fix(self, fix_id: UUID, note: str | None, actor: str) -> None:
+    def resolve_manual_fix(
+        self, fix_id: UUID, note: str | None, actor: str, choice: str | None = None
+    ) -> None:
+        """Mark a fix done. A conflict needs a choice: KEEP_JIRA (Jira's text stays, until
+        ours changes again) or OVERWRITE (the next export writes ours)."""
         fix = self.fixes.get(fix_id)
         if fix is None:
             raise NotFoundError(f"Manual fix {fix_id} not found in this export")
+        if fix.kind == "conflict" and choice not in (KEEP_JIRA, OVERWRITE):
+            raise InvalidCommandError(
+                "A conflict is resolved with a choice: 'keep_jira' or 'overwrite'",
+                ["Send {'choice': 'keep_jira'} or {'choice': 'overwrite'}"],
+            )
+        if fix.kind != "conflict" and choice is not None:
+            raise InvalidCommandError(f"Only a conflict takes a choice; this fix is {fix.kind}")
         if fix.resolved:
             return
-        self._manual_fix_resolved(fix_id=fix_id, note=note, actor=actor)
+        self._manual_fix_resolved(fix_id=fix_id, note=note, choice=choice, actor=actor)
 
     @event(ManualFixResolved)
-    def _manual_fix_resolved(self, fix_id: UUID, note: str | None, actor: str) -> None:
+    def _manual_fix_resolved(
+        self, fix_id: UUID, note: str | None, choice: str | None, actor: str
+    ) -> None:
         self.fixes[fix_id].resolved = True
         self.fixes[fix_id].resolution_note = note
+        self.fixes[fix_id].choice = choice
 
     def fail(
         self,
@@ -442,6 +647,29 @@ class Export(Aggregate):
 
     def pending_tickets(self) -> list[dict[str, Any]]:
         return [p for p in self.plan if UUID(str(p["ticket_id"])) not in self.issues]
+
+    def pending_updates(self) -> list[dict[str, Any]]:
+        """Plan items whose issue an earlier export made and whose text changed since it
+        was last sent (or a person chose to overwrite Jira's), not yet done here."""
+        return [
+            p
+            for p in self.plan
+            if (t := UUID(str(p["ticket_id"]))) in self.issues
+            and self.issues[t].carried
+            and t not in self.updated
+            and t not in self.conflicts
+            and (t in self.force or self.sent.get(t, {}).get("source") != p.get("source_hash"))
+        ]
+
+    def pending_unlinks(self) -> list[tuple[UUID, UUID, str, str]]:
+        return [
+            (UUID(u[0]), UUID(u[1]), u[2], u[3])
+            for u in self.to_unlink
+            if (UUID(u[0]), UUID(u[1])) not in self.unlinked
+        ]
+
+    def pending_obsolete(self) -> list[dict[str, Any]]:
+        return [o for o in self.to_mark_obsolete if UUID(str(o["ticket_id"])) not in self.obsolete]
 
     def pending_links(self) -> list[tuple[UUID, UUID]]:
         wanted = [

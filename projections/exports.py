@@ -36,6 +36,28 @@ class ExportsProjection(Projection):
     @process.register
     def _requested(self, event: Export.ExportRequested, tx: ViewTransaction) -> None:
         earlier = tx.partition(TABLE, str(event.session_id))
+        carried = event.carried or {}
+        orders = {str(p["ticket_id"]): int(p["order"]) for p in event.plan}
+        hashes = {str(p["ticket_id"]): p.get("source_hash") for p in event.plan}
+        issues = {
+            str(i["ticket_id"]): {
+                "ticket_id": str(i["ticket_id"]),
+                "order": orders[str(i["ticket_id"])],
+                "key": i["key"],
+                "url": i["url"],
+                "found_by_search": False,
+                "carried": True,
+            }
+            for i in carried.get("issues", ())
+        }
+        keys = {t: i["key"] for t, i in issues.items()}
+        forced = set(carried.get("force", ()))
+        to_update = sum(
+            1
+            for i in carried.get("issues", ())
+            if str(i["ticket_id"]) in forced
+            or (i.get("sent") or {}).get("source") != hashes[str(i["ticket_id"])]
+        )
         self._save(
             tx,
             {
@@ -52,9 +74,21 @@ class ExportsProjection(Projection):
                 "attempt": 0,
                 "retries": 0,
                 "runs": 0,
-                "issues": {},
+                "issues": issues,
                 "attachments": 0,
-                "links": [],
+                "links": [
+                    {"blocker": keys[d], "blocked": keys[t], "type": "Blocks", "carried": True}
+                    for t, d in carried.get("links", ())
+                    if t in keys and d in keys
+                ],
+                "previous_export_id": carried.get("previous_export_id"),
+                "to_update": to_update,
+                "updated": 0,
+                "conflicts": {},
+                "to_unlink": len(carried.get("unlink", ())),
+                "unlinked": [],
+                "to_mark_obsolete": len(carried.get("obsolete", ())),
+                "obsolete": [],
                 "fixes": {},
                 "failure": None,
                 "requested_at": event.timestamp.isoformat(),
@@ -85,6 +119,42 @@ class ExportsProjection(Projection):
             "url": event.url,
             "found_by_search": event.found_by_search,
         }
+        self._save(tx, doc)
+
+    @process.register
+    def _updated(self, event: Export.TicketIssueUpdated, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["updated"] = doc.get("updated", 0) + 1
+        self._save(tx, doc)
+
+    @process.register
+    def _conflict(self, event: Export.ExportConflictRecorded, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc.setdefault("conflicts", {})[str(event.ticket_id)] = {
+            "ticket_id": str(event.ticket_id),
+            "key": event.key,
+            "ours": {k: event.ours.get(k) for k in ("summary", "text")},
+            "theirs": {k: event.theirs.get(k) for k in ("summary", "text")},
+        }
+        self._save(tx, doc)
+
+    @process.register
+    def _unlinked(self, event: Export.IssueLinkRemoved, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc.setdefault("unlinked", []).append(
+            {"blocker": event.blocker_key, "blocked": event.blocked_key, "type": "Blocks"}
+        )
+        doc["links"] = [
+            link
+            for link in doc["links"]
+            if (link["blocker"], link["blocked"]) != (event.blocker_key, event.blocked_key)
+        ]
+        self._save(tx, doc)
+
+    @process.register
+    def _obsolete(self, event: Export.IssueMarkedObsolete, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc.setdefault("obsolete", []).append({"ticket_id": str(event.ticket_id), "key": event.key})
         self._save(tx, doc)
 
     @process.register
@@ -122,6 +192,8 @@ class ExportsProjection(Projection):
         doc = self._load(tx, event)
         fix = doc["fixes"][str(event.fix_id)]
         fix.update(resolved=True, resolution_note=event.note, resolved_by=event.actor)
+        if event.choice:
+            fix["choice"] = event.choice
         self._save(tx, doc)
 
     @process.register
@@ -187,11 +259,16 @@ def _eta_seconds(doc: dict[str, Any], now: datetime | None = None) -> float | No
 
 def status_view(doc: dict[str, Any]) -> dict[str, Any]:
     """The seeds' ExportStatusResponse fields (exporting / completed / failed), with the
-    estimate made before anything was written, the ETA from it while the run goes, and
-    the time each phase took once it completed."""
+    estimate made before anything was written, the ETA from it while the run goes, the
+    time each phase took once it completed, and a re-export's updates, conflicts, link
+    removals and obsolete issues."""
     created = len(doc["issues"])
-    done = created + len(doc["links"])
+    new = sum(1 for i in doc["issues"].values() if not i.get("carried"))
+    edits = doc.get("updated", 0) + len(doc.get("conflicts", {}))
+    edits += len(doc.get("unlinked", [])) + len(doc.get("obsolete", []))
+    done = created + len(doc["links"]) + edits
     goal = doc["total"] + doc["dependencies_total"]
+    goal += doc.get("to_update", 0) + doc.get("to_unlink", 0) + doc.get("to_mark_obsolete", 0)
     percentage = 100.0 if doc["status"] == "completed" else round(100.0 * done / max(goal, 1), 1)
     failure = doc["failure"] or {}
     return {
@@ -203,7 +280,7 @@ def status_view(doc: dict[str, Any]) -> dict[str, Any]:
         "progress_percentage": percentage,
         "tickets_completed": created,
         "total_tickets": doc["total"],
-        "jira_tickets_created": created,
+        "jira_tickets_created": new,
         "dependencies_total": doc["dependencies_total"],
         "dependencies_created": len(doc["links"]),
         "attachments_uploaded": doc["attachments"],
@@ -223,6 +300,15 @@ def status_view(doc: dict[str, Any]) -> dict[str, Any]:
         "finished_at": doc["finished_at"],
         "estimate": doc.get("estimate"),
         "eta_seconds": _eta_seconds(doc),
+        "previous_export_id": doc.get("previous_export_id"),
+        "issues_carried": created - new,
+        "issues_to_update": doc.get("to_update", 0),
+        "issues_updated": doc.get("updated", 0),
+        "conflicts": len(doc.get("conflicts", {})),
+        "links_to_remove": doc.get("to_unlink", 0),
+        "links_removed": len(doc.get("unlinked", [])),
+        "issues_to_mark_obsolete": doc.get("to_mark_obsolete", 0),
+        "issues_marked_obsolete": len(doc.get("obsolete", [])),
         "phases": doc.get("phases"),
     }
 

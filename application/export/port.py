@@ -63,7 +63,11 @@ class JiraGateway(Protocol):
     def link_blocks(self, blocker_key: str, blocked_key: str) -> None: ...
 
     def update_issue(
-        self, issue_key: str, fields: Mapping[str, Any], add_labels: Sequence[str] = ()
+        self,
+        issue_key: str,
+        fields: Mapping[str, Any],
+        add_labels: Sequence[str] = (),
+        remove_labels: Sequence[str] = (),
     ) -> None: ...
 
     def delete_link(self, link_id: str, issue_keys: Sequence[str] = ()) -> None: ...

@@ -78,6 +78,8 @@ def run_preflight(
     sprints: Iterable[str] = (),
     priorities: Iterable[str] | None = None,
     links: bool = True,
+    edits: bool = False,
+    comments: bool = False,
 ) -> Preflight:
     """Check credentials, permissions, issue type and its required fields, and what the
     tickets will use: link types (when there are dependencies), priorities (when a ticket
@@ -89,6 +91,8 @@ def run_preflight(
     result.account = me.email or me.display_name
     project = result.timed(lambda: jira.get_project(project_key))
     needed = [p for p in REQUIRED_PERMISSIONS if links or p != "LINK_ISSUES"]
+    needed += ["EDIT_ISSUES"] if edits else []  # a re-export updates and marks issues
+    needed += ["ADD_COMMENTS"] if comments else []  # ... and comments on obsolete ones
     granted = result.timed(lambda: jira.my_permissions(project_key, needed))
     missing = [p for p in needed if not granted.get(p)]
     if missing:

@@ -121,6 +121,17 @@ class IssueFinder:
             and (other := (link.get("inwardIssue") or {}).get("key")) is not None
         ]
 
+    def blocks_link_ids(self, blocker_key: str, blocked_key: str) -> list[str]:
+        """The ids of the "Blocks" links by which `blocker_key` blocks `blocked_key`."""
+        issue = self.jira.get_issue(blocked_key, ("issuelinks",))
+        return [
+            str(link.get("id"))
+            for link in issue.fields.get("issuelinks") or ()
+            if (link.get("type") or {}).get("name") == "Blocks"
+            and (link.get("inwardIssue") or {}).get("key") == blocker_key
+            and link.get("id")
+        ]
+
     def blockers_of_each(self, keys: Sequence[str], concurrency: int) -> list[list[str]]:
         """`blockers_of` for many issues: one GET each (consistent, unlike the search),
         `concurrency` at a time, so a resume does not pay one round trip per issue."""

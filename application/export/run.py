@@ -31,6 +31,7 @@ from application.export.issues import PROPERTY_KEY, Prepared, prepare_issue, ses
 from application.export.jira_errors import JiraError, JiraFieldError, JiraOutcomeUnknown
 from application.export.jira_types import CreatedIssue
 from application.export.pacing import RateLimitConfig
+from application.export.plan import TEXT_FIELDS, adf_text, fingerprint, sent_record
 from application.export.port import JiraGateway
 from application.export.preflight import Preflight, run_preflight
 from application.export.recovery import IssueFinder, key_number
@@ -46,7 +47,7 @@ from application.progress import Progress, ProgressCallback
 from application.sessions import TicketForge
 from application.unit_of_work import Held, save_with_retry
 from domain.errors import ConflictError
-from domain.export import Export, export_label
+from domain.export import OBSOLETE_LABEL, Export, export_label
 from domain.session import Session
 
 __all__ = [
@@ -239,9 +240,12 @@ class _RunState:
             self.report("Looking for issues created by an earlier attempt")
             self.phase("recover", self.recover_earlier_run)
         self.phase("create", self.create_issues)
+        self.phase("update", self.update_issues)
         self.phase("attach", self.upload_attachments)
         self.phase("sprints", self.assign_sprints)
         self.phase("link", self.link_dependencies)
+        self.phase("unlink", self.remove_links)
+        self.phase("obsolete", self.mark_obsolete)
         self.check_going()
 
         self.complete()
@@ -259,6 +263,8 @@ class _RunState:
             sprints=[t.sprint or "" for t in chosen],
             priorities=[t.priority or "" for t in chosen],
             links=any(p["depends_on"] for p in plan),
+            edits=bool(self.export.pending_updates() or self.export.pending_obsolete()),
+            comments=bool(self.export.pending_obsolete()),
         )
         if not preflight.ok:
             self.fail(
@@ -280,18 +286,21 @@ class _RunState:
         attachments = [
             str(p.ticket.id)
             for p in prepared
-            if p.attachment is not None and not export.attachments.get(p.ticket.id)
+            if p.attachment is not None
+            and not export.attachments.get(p.ticket.id)
+            and not self.carried(p.ticket.id)
         ]
         per_sprint: dict[str, int] = {}
         for p in prepared:
             sprint = p.ticket.sprint
-            if sprint and sprint in self.preflight.sprints:
+            if sprint and sprint in self.preflight.sprints and not self.carried(p.ticket.id):
                 per_sprint[sprint] = per_sprint.get(sprint, 0) + 1
         links = (
             [(str(dep), str(ticket_id)) for ticket_id, dep in export.pending_links()]
             if self.preflight.blocks_link_type
             else []
         )
+        issues = export.issues
         estimate = estimate_export(
             issues=len(pending),
             attachments=attachments,
@@ -300,6 +309,9 @@ class _RunState:
             latency_s=self.preflight.latency_s,
             limits=self.limits,
             senders=self.senders,
+            edits=[(issues[UUID(str(p["ticket_id"]))].key,) for p in export.pending_updates()]
+            + [(b, k) for _, _, b, k in export.pending_unlinks()],
+            obsolete=[str(o["key"]) for o in export.pending_obsolete()],
         )
         self.deadline = time.monotonic() + estimate.duration_s
         return estimate
@@ -398,6 +410,7 @@ class _RunState:
                         issue.id,
                         EXPORTER,
                         found_by_search=True,
+                        sent=self.sent(ticket_id),
                     )
                     for kind, detail, action in notes[ticket_id]:
                         export.record_manual_fix(ticket_id, kind, detail, action, EXPORTER)
@@ -405,6 +418,20 @@ class _RunState:
             self.save(record)
 
     # --- creating --------------------------------------------------------------------
+
+    def carried(self, ticket_id: UUID) -> bool:
+        """Whether an earlier export of the session made this ticket's issue."""
+        issue = self.export.issues.get(ticket_id)
+        return issue is not None and issue.carried
+
+    def sent(self, ticket_id: UUID, prepared: Prepared | None = None) -> dict[str, Any]:
+        """What we record of an issue's text as we wrote it (to know later whether the
+        ticket changed since, and whether a person edited the issue in Jira)."""
+        if prepared is None:
+            item = {"ticket_id": ticket_id, "order": self.export.order_of(ticket_id)}
+            prepared = self.prepare(item)
+        issue = prepared.issue
+        return sent_record(prepared.ticket, self.session.id, issue.summary, issue.description)
 
     def prepare(self, item: dict[str, Any]) -> Prepared:
         """The issue to create for a plan item; built once per run (the ADF conversion is
@@ -464,7 +491,12 @@ class _RunState:
         def record(export: Export) -> None:
             for prepared, issue in created:
                 export.record_issue(
-                    prepared.ticket.id, issue.key, issue.browse_url, issue.id, EXPORTER
+                    prepared.ticket.id,
+                    issue.key,
+                    issue.browse_url,
+                    issue.id,
+                    EXPORTER,
+                    sent=self.sent(prepared.ticket.id, prepared),
                 )
                 for kind, detail, action in prepared.fallbacks:
                     export.record_manual_fix(prepared.ticket.id, kind, detail, action, EXPORTER)
@@ -534,8 +566,11 @@ class _RunState:
         for item in self.export.plan:
             ticket_id = UUID(str(item["ticket_id"]))
             prepared = self.prepare(item)
-            if prepared.attachment is not None and not self.export.attachments.get(ticket_id):
-                writes.append(Write(prepared, (self.export.issues[ticket_id].key,)))
+            if prepared.attachment is None or self.export.attachments.get(ticket_id):
+                continue
+            if self.carried(ticket_id) and ticket_id not in self.export.updated:
+                continue  # an earlier export attached it; its text has not changed
+            writes.append(Write(prepared, (self.export.issues[ticket_id].key,)))
         if not writes:
             return
         self.check_going()
@@ -599,7 +634,7 @@ class _RunState:
         by_sprint: dict[int, list[str]] = {}
         for ticket_id, issue in self.export.issues.items():
             sprint = self.session.tickets[ticket_id].sprint
-            if sprint and sprint in self.preflight.sprints:
+            if sprint and sprint in self.preflight.sprints and not issue.carried:
                 by_sprint.setdefault(self.preflight.sprints[sprint], []).append(issue.key)
         for sprint_id, keys in sorted(by_sprint.items()):
             self.check_going()
@@ -709,3 +744,128 @@ class _RunState:
 
             self.save(record)
         return [p for p in pending if p not in set(found)]
+
+    # --- a re-export: updates, link removals, obsolete issues ---------------------------
+
+    def update_issues(self) -> None:
+        """Write each changed ticket's text to its issue, unless a person edited the issue
+        in Jira since we last wrote it: then a conflict for a person to resolve."""
+        pending = self.export.pending_updates()
+        if not pending:
+            return
+        self.check_going()
+        self.report(f"Updating {len(pending)} issues")
+        issues = self.export.issues
+        writes = [Write(item, (issues[UUID(str(item["ticket_id"]))].key,)) for item in pending]
+        send_all(
+            writes, self.update_one, self.record_updates, self.check_going,
+            limits=self.limits, senders=self.senders,
+        )  # fmt: skip
+
+    def update_one(self, item: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """("updated", what was sent, {}) or ("conflict", ours, theirs)."""
+        prepared = self.prepare(item)
+        ticket_id = prepared.ticket.id
+        key = self.export.issues[ticket_id].key
+        ours = self.sent(ticket_id, prepared)
+        last = self.export.sent.get(ticket_id, {})
+        current = self.jira.get_issue(key, TEXT_FIELDS).fields
+        summary = str(current.get("summary") or "")
+        theirs = fingerprint(summary, current.get("description"))
+        labels = {str(label) for label in current.get("labels") or ()}
+        stale = sorted(set(last.get("labels", ())) - set(ours["labels"]))
+        if theirs == ours["jira"] and set(ours["labels"]) <= labels and not labels & set(stale):
+            return "updated", ours, {}  # already written (an answer lost, or a run cut short)
+        if theirs != last.get("jira") and ticket_id not in self.export.force:
+            issue = prepared.issue
+            return (
+                "conflict",
+                {**ours, "summary": issue.summary, "text": adf_text(issue.description)},
+                {"jira": theirs, "summary": summary, "text": adf_text(current.get("description"))},
+            )
+        self.jira.update_issue(
+            key,
+            {"summary": prepared.issue.summary, "description": prepared.issue.description},
+            add_labels=sorted(set(ours["labels"]) - labels),
+            remove_labels=[label for label in stale if label in labels],
+        )
+        return "updated", ours, {}
+
+    def record_updates(
+        self,
+        results: list[tuple[dict[str, Any], tuple[str, dict[str, Any], dict[str, Any]]]],
+    ) -> None:
+        def apply(export: Export) -> None:
+            for item, (outcome, ours, theirs) in results:
+                ticket_id = UUID(str(item["ticket_id"]))
+                if outcome == "updated":
+                    export.record_update(ticket_id, ours, EXPORTER)
+                else:
+                    export.record_conflict(ticket_id, ours, theirs, EXPORTER)
+
+        self.save(apply)
+        self.report(f"Updated {len(self.export.updated)} issues")
+
+    def remove_links(self) -> None:
+        """Links whose dependency the session no longer has: found on the blocked issue
+        (GET is consistent) and deleted; one already gone counts as removed."""
+        pending = self.export.pending_unlinks()
+        if not pending:
+            return
+        self.check_going()
+        self.report(f"Removing {len(pending)} links")
+
+        def unlink(edge: tuple[UUID, UUID, str, str]) -> None:
+            _, _, blocker, blocked = edge
+            for link_id in self.finder.blocks_link_ids(blocker, blocked):
+                self.jira.delete_link(link_id, (blocker, blocked))
+
+        def record(results: list[tuple[tuple[UUID, UUID, str, str], None]]) -> None:
+            def apply(export: Export) -> None:
+                for (ticket_id, dep, _, _), _ in results:
+                    export.record_unlink(ticket_id, dep, EXPORTER)
+
+            self.save(apply)
+
+        writes = [Write(edge, (edge[2], edge[3])) for edge in pending]
+        send_all(writes, unlink, record, self.check_going, limits=self.limits, senders=self.senders)
+
+    def mark_obsolete(self) -> None:
+        """Issues whose entity left the site: labelled and commented once, never deleted."""
+        pending = self.export.pending_obsolete()
+        if not pending:
+            return
+        self.check_going()
+        self.report(f"Marking {len(pending)} issues obsolete")
+
+        def mark(item: dict[str, Any]) -> None:
+            key = str(item["key"])
+            self.jira.update_issue(key, {}, add_labels=[OBSOLETE_LABEL])
+            # a comment is not idempotent: look for ours first (a lost answer, a resume)
+            if not any(
+                OBSOLETE_NOTE in adf_text(c.get("body")) for c in self.jira.get_comments(key)
+            ):
+                self.jira.add_comment(key, obsolete_comment())
+
+        def record(results: list[tuple[dict[str, Any], None]]) -> None:
+            def apply(export: Export) -> None:
+                for item, _ in results:
+                    export.record_obsolete(UUID(str(item["ticket_id"])), EXPORTER)
+
+            self.save(apply)
+
+        writes = [Write(item, (str(item["key"]),)) for item in pending]
+        send_all(writes, mark, record, self.check_going, limits=self.limits, senders=self.senders)
+
+
+OBSOLETE_NOTE = "ticketforge: the site no longer has this configuration"
+
+
+def obsolete_comment() -> dict[str, Any]:
+    text = (
+        f"{OBSOLETE_NOTE} (its entity was removed from the inventory), so this issue is "
+        f"labelled {OBSOLETE_LABEL}. It was not deleted: close it, or keep it if the work "
+        "still matters. If the entity comes back, the next export takes the label off."
+    )
+    return {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+        {"type": "text", "text": text}]}]}  # fmt: skip

@@ -150,13 +150,14 @@ class ExportEstimate:
     attachments: int
     links: int
     sprint_moves: int
+    edits: int  # a re-export's reads and writes of existing issues and links
     duration_s: float
     latency_s: float
     phases: dict[str, float]
 
     @property
     def total_requests(self) -> int:
-        return self.bulk_creates + self.attachments + self.links + self.sprint_moves
+        return self.bulk_creates + self.attachments + self.links + self.sprint_moves + self.edits
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -167,6 +168,7 @@ class ExportEstimate:
                 "attachments": self.attachments,
                 "links": self.links,
                 "sprint_moves": self.sprint_moves,
+                "edits": self.edits,
                 "total": self.total_requests,
             },
             "phases": {name: round(seconds, 2) for name, seconds in self.phases.items()},
@@ -182,11 +184,15 @@ def estimate_export(
     latency_s: float,
     limits: RateLimitConfig | None = None,
     senders: int = SENDERS,
+    edits: Sequence[tuple[str, ...]] = (),
+    obsolete: Sequence[str] = (),
 ) -> ExportEstimate:
     """Simulate the export: bulk creates one after another, then attachments (keys:
     the issues they go to), sprint moves (`sprint_issues`: issues per sprint), then the
     links (pairs of issue keys, any stand-ins for keys not allocated yet) through the
-    scheduler. `latency_s`: a round trip to this Jira, as measured by the pre-flight."""
+    scheduler. `latency_s`: a round trip to this Jira, as measured by the pre-flight.
+    A re-export also has `edits` (issue updates and link removals: a read and a write on
+    those keys) and `obsolete` issues (a label, a read of the comments, a comment)."""
     latency_s = max(latency_s, 0.0)
     bulks = math.ceil(issues / BULK_LIMIT)
     create_s = bulks * latency_s + issues * (BULK_SECONDS_PER_ISSUE + RECORD_SECONDS_PER_ISSUE)
@@ -198,12 +204,21 @@ def estimate_export(
     link_s = simulate(
         [Write(n, pair) for n, pair in enumerate(links)], limits, senders, latency_s
     ).finished_at
+    edit_s = simulate(
+        [Write(n, keys) for n, keys in enumerate(edits)], limits, senders, 2 * latency_s
+    ).finished_at
+    obsolete_s = simulate(
+        [Write(n, (key,)) for n, key in enumerate(obsolete)], limits, senders, 3 * latency_s
+    ).finished_at
     phases = {"create": create_s, "attach": attach_s, "sprints": sprint_s, "link": link_s}
+    if edits or obsolete:
+        phases |= {"edit": edit_s, "obsolete": obsolete_s}
     return ExportEstimate(
         bulk_creates=bulks,
         attachments=len(attachments),
         links=len(links),
         sprint_moves=moves,
+        edits=2 * len(edits) + 3 * len(obsolete),
         duration_s=sum(phases.values()),
         latency_s=latency_s,
         phases=phases,

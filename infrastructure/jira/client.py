@@ -339,12 +339,16 @@ class JiraClient:
         issue_key: str,
         fields: Mapping[str, Any],
         add_labels: Sequence[str] = (),
+        remove_labels: Sequence[str] = (),
     ) -> None:
-        """`PUT /issue/{key}`: set `fields` (summary, description, labels) and add labels.
-        Idempotent (the same values again change nothing), so a lost answer is retried."""
+        """`PUT /issue/{key}`: set `fields` (summary, description), add and remove labels
+        (a person's own labels stay). Idempotent (the same values again change nothing),
+        so a lost answer is retried."""
         body: JsonObject = {"fields": dict(fields)}
-        if add_labels:
-            body["update"] = {"labels": [{"add": label} for label in add_labels]}
+        operations = [{"add": label} for label in add_labels]
+        operations += [{"remove": label} for label in remove_labels]
+        if operations:
+            body["update"] = {"labels": operations}
         self._call(
             f"Update issue {issue_key}",
             "PUT",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Response, status
@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from application.export import sync as issue_sync
 from application.export.check import check_project, check_session_export
 from application.export.jira_errors import JiraError
+from application.export.plan import plan_next_export
 from application.export.schedule import estimate_plan
 from domain.export import MAX_EXPORT_RETRIES
 from interfaces.api.deps import (
@@ -23,6 +24,7 @@ from interfaces.api.deps import (
 )
 from interfaces.api.errors import ApiError, documented
 from interfaces.api.schemas.exports import (
+    ExportPlan,
     ExportRetried,
     ExportStarted,
     ExportStatus,
@@ -40,6 +42,11 @@ EXPORT_ERRORS = documented(404)
 
 class ResolveBody(BaseModel):
     note: str | None = Field(None, max_length=2000)
+    choice: Literal["keep_jira", "overwrite"] | None = Field(
+        None,
+        description="For a conflict: keep Jira's text, or overwrite it with ours on the "
+        "next export",
+    )
 
 
 class ProjectCheck(BaseModel):
@@ -146,6 +153,19 @@ def retry_export(
 
 
 @router.get(
+    "/sessions/{session_id}/export/plan",
+    response_model=ExportPlan,
+    responses=documented(404, 409),
+)
+def export_plan(session_id: UUID, container: ContainerDep, user: CurrentUser) -> dict[str, Any]:
+    """The dry run: what `POST .../export` would create, update, link, unlink and mark
+    obsolete, the conflicts a person's edits in Jira would cause, the requests and the
+    time; Jira is only read (the issues to update), never written."""
+    session_doc(container, session_id, user)
+    return plan_next_export(container.app, container.jira, session_id, user)
+
+
+@router.get(
     "/sessions/{session_id}/export/manual-fixes",
     response_model=ManualFixList,
     response_model_exclude_unset=True,
@@ -174,7 +194,8 @@ def resolve_fix(
     body: ResolveBody | None = None,
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
-    result = container.app.resolve_manual_fix(session_id, fix_id, body.note if body else None, user)
+    note, choice = (body.note, body.choice) if body else (None, None)
+    result = container.app.resolve_manual_fix(session_id, fix_id, note, user, choice)
     settle(container, response, result.position)
     export_id = _export_id(container, session_id, user)
     return _shown(views.exports.manual_fix(export_id, fix_id), session_id)

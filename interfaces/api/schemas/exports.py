@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ConfigDict, Field
 
 from interfaces.api.schemas.common import Answer, Id, Timestamp
@@ -60,6 +62,19 @@ class ExportStatus(Answer):
     eta_seconds: float | None = Field(
         None, description="While it runs: the estimate less the time since it was made"
     )
+    previous_export_id: Id | None = Field(
+        None, description="A re-export: the completed export it brings up to date"
+    )
+    issues_carried: int | None = Field(None, description="Issues earlier exports made")
+    issues_to_update: int | None = Field(None, description="Changed tickets to write to Jira")
+    issues_updated: int | None = None
+    conflicts: int | None = Field(
+        None, description="Issues a person edited in Jira: not overwritten (manual fixes)"
+    )
+    links_to_remove: int | None = None
+    links_removed: int | None = None
+    issues_to_mark_obsolete: int | None = None
+    issues_marked_obsolete: int | None = None
     phases: dict[str, float] | None = Field(None, description="Seconds spent in each phase")
 
 
@@ -83,6 +98,7 @@ class ManualFix(Answer):
     resolution_note: str | None
     recorded_at: Timestamp
     resolved_by: str | None = Field(None, description="Once resolved")
+    choice: str | None = Field(None, description="A resolved conflict: keep_jira | overwrite")
 
 
 class ManualFixList(Answer):
@@ -164,3 +180,26 @@ class ProjectCheckOut(Answer):
     estimate: ExportEstimate | None = Field(
         None, description="With session_id: the export's requests and duration"
     )
+
+
+class PlanCategory(Answer):
+    count: int
+    items: list[dict[str, Any]] = Field(description="One entry per issue or link")
+
+
+class ExportPlan(Answer):
+    """What the next export would do; nothing is written to Jira to answer it."""
+
+    create: PlanCategory = Field(description="Tickets without an issue: created")
+    update: PlanCategory = Field(
+        description="Issues whose ticket changed: per field, [Jira's value, ours]"
+    )
+    link: PlanCategory = Field(description="'Blocks' links to add")
+    unlink: PlanCategory = Field(description="'Blocks' links to remove")
+    obsolete: PlanCategory = Field(description="Issues of removed entities: labelled")
+    conflicts: PlanCategory = Field(
+        description="Issues a person edited in Jira: left as they are, a manual fix each"
+    )
+    requests: int = Field(description="Requests the export would make")
+    estimated_seconds: float = Field(description="Under Jira's limits")
+    previous_export_id: Id | None = Field(description="The completed export it brings up to date")

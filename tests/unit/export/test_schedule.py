@@ -185,5 +185,6 @@ def test_estimate_counts_requests_and_adds_up_its_phases() -> None:
         "attachments": 2,
         "links": 400,
         "sprint_moves": 4,
+        "edits": 0,
         "total": 412,
     }
