@@ -10,9 +10,9 @@ from uuid import UUID
 
 import pytest
 
-from application.progress import Progress
 from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
+from application.progress import Progress
 from application.users import User
 from domain.session import Session
 from infrastructure.llm.openai_stub import StubServer, StubState

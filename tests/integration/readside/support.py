@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from application.progress import Progress
 from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
+from application.progress import Progress
 from application.users import User
 from domain.export import Export
 from interfaces.bootstrap import Container
