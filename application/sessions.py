@@ -33,7 +33,8 @@ from application.users import User
 from domain.admin import AdminActivity
 from domain.errors import ConflictError, InvalidCommandError, NotFoundError
 from domain.export import Export
-from domain.session import Session, Stage
+from domain.revision import Revision
+from domain.session import EDIT_STAGES, Session, Stage
 
 AggregateT = TypeVar("AggregateT", Session, Export)
 
@@ -50,6 +51,15 @@ class CommandResult:
     session_id: UUID
     position: int | None
     version: int
+
+
+@dataclass(frozen=True)
+class UploadResult(CommandResult):
+    """An upload's result, and the revision it recorded (None: it changed nothing, and
+    recorded nothing); `revision_number` is the session's latest."""
+
+    revision: Revision | None = None
+    revision_number: int = 0
 
 
 @dataclass(frozen=True)
@@ -242,14 +252,20 @@ class TicketForge(Application[UUID]):
 
     def upload_inventory(
         self, session_id: UUID, inventory: ParsedInventory, user: User
-    ) -> CommandResult:
-        return self.update_session(
-            session_id,
-            user,
-            lambda s: s.upload_inventory(
+    ) -> UploadResult:
+        """Record the upload as a revision of the inventory (see `Session.upload_inventory`)."""
+
+        def work() -> tuple[list[Session], tuple[Revision | None, int, int]]:
+            session = self.load_session(session_id, user)
+            revision = session.upload_inventory(
                 inventory.files, inventory.entities, inventory.warnings, user.name
-            ),
+            )
+            return [session], (revision, session.revision, session.version)
+
+        (revision, number, version), recordings = save_with_retry(
+            self, work, f"Session {session_id}"
         )
+        return UploadResult(session_id, _position(recordings), version, revision, number)
 
     def request_generation(
         self, session_id: UUID, generator: str, user: User, *, retry: bool = False
@@ -275,6 +291,23 @@ class TicketForge(Application[UUID]):
         if running:
             return running[-1], True, result
         return task_id, False, result
+
+    def request_redraft(
+        self, session_id: UUID, ticket_id: UUID, generator: str, user: User
+    ) -> tuple[UUID, CommandResult]:
+        """Draft one ticket again, through a generation run (returns its task id)."""
+        task_id = uuid4()
+        result = self.update_session(
+            session_id,
+            user,
+            lambda s: s.request_redraft(ticket_id, task_id, generator, user.name),
+        )
+        return task_id, result
+
+    def dismiss_source_change(self, session_id: UUID, ticket_id: UUID, user: User) -> CommandResult:
+        return self.update_session(
+            session_id, user, lambda s: s.dismiss_source_change(ticket_id, user.name)
+        )
 
     def cancel_generation(self, session_id: UUID, user: User) -> CommandResult:
         def command(session: Session) -> None:
@@ -346,8 +379,9 @@ class TicketForge(Application[UUID]):
 
         def work() -> tuple[list[Session], tuple[list[TicketCheck], list[dict[str, str]], int]]:
             session = self.load_session(session_id, user)
-            session.check_stage((Stage.REVIEW, Stage.EXPORT_FAILED), "validate tickets")
-            chosen = list(session.tickets) if ticket_ids is None else ticket_ids
+            session.check_stage(EDIT_STAGES, "validate tickets")
+            # By default every ticket that goes to Jira (an obsolete one needs no validation).
+            chosen = [t.id for t in session.live_tickets()] if ticket_ids is None else ticket_ids
             results = []
             for ticket_id in chosen:
                 ticket = session.get_ticket(ticket_id)

@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import ConflictError, InvalidCommandError, NotFoundError, StaleVersionError
 from domain.inventory import InventoryEntity, sort_key
 from domain.ordering import check_no_cycle, export_order
+from domain.revision import Changes, Revision, compare_inventories, entity_changes, merge_changes
 
 MAX_TITLE_LENGTH = 255
 MAX_GENERATION_RETRIES = 3
@@ -32,8 +33,14 @@ class Stage:
     CANCELLED = "cancelled"
 
 
-UPLOAD_STAGES = (Stage.SETUP, Stage.UPLOADED, Stage.PROCESSING_FAILED, Stage.CANCELLED)
 REVIEW_STAGES = (Stage.REVIEW,)
+# A completed export leaves a living backlog: the next export brings Jira in step.
+EXPORTABLE_STAGES = (Stage.REVIEW, Stage.COMPLETED)
+# Review goes on after an export completed; the first change moves the session back to
+# review (`Session._reopen`), where the next export starts from.
+EDIT_STAGES = (Stage.REVIEW, Stage.COMPLETED)
+# The stages a session can only be in once a generation run has completed.
+_BACKLOG_STAGES = (Stage.REVIEW, Stage.EXPORTING, Stage.EXPORT_FAILED, Stage.COMPLETED)
 
 
 def ticket_id_for(session_id: UUID, config_name: str) -> UUID:
@@ -66,6 +73,20 @@ class Ticket:
     usage: dict[str, int] = field(default_factory=dict)
     validated_at: int | None = None
     validation_error: str | None = None
+    # The version its last draft made: a higher version is a person's edit.
+    drafted_version: int = 1
+    # The next generation run drafts it again (its entity changed, or a person asked).
+    redraft_pending: bool = False
+    # Its entity changed since a person edited it: attribute -> [old, new]; their text
+    # stays until someone redrafts it or dismisses this.
+    source_changed: dict[str, list[str]] | None = None
+    # Its entity left the inventory; kept (never deleted) until a revision brings it back.
+    obsolete: bool = False
+
+    @property
+    def edited(self) -> bool:
+        """Whether a person edited it since it was last drafted."""
+        return self.version > self.drafted_version
 
     def field_value(self, name: str) -> Any:
         return getattr(self, name)
@@ -88,6 +109,16 @@ class GenerationRun:
 
 class Session(Aggregate):
     """One inventory and its tickets. Every event names the acting user."""
+
+    # v1 snapshots (before revisions) still load: no revision recorded yet, and a backlog
+    # exactly when the stage says a generation run completed (v1 allowed no other way).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state.setdefault("revision", 0)
+        state.setdefault("removed_entities", {})
+        state.setdefault("backlog_started", state.get("stage") in _BACKLOG_STAGES)
 
     class SessionCreated(Aggregate.Created):
         name: str
@@ -136,6 +167,12 @@ class Session(Aggregate):
         self.generation_retries = 0
         self.last_validation: dict[str, Any] | None = None
         self.export_id: UUID | None = None
+        self.revision = 0
+        # Entities removed by a revision, as they last were, while their tickets are obsolete.
+        self.removed_entities: dict[str, InventoryEntity] = {}
+        # A generation run completed: from now on tickets are kept, never drafted anew
+        # wholesale; a revision drafts, redrafts, flags and obsoletes them one by one.
+        self.backlog_started = False
 
     # --- inventory -------------------------------------------------------
 
@@ -146,15 +183,63 @@ class Session(Aggregate):
         warnings: list[str]
         actor: str
 
+    class InventoryRevised(Aggregate.Event):
+        """What an upload changed, recorded after its `InventoryUploaded` and the changes
+        to the tickets it made; `stage` is where it leaves the session (uploaded: the next
+        process has tickets to draft; review: it has none)."""
+
+        number: int
+        added: list[dict[str, Any]]
+        changed: list[dict[str, Any]]  # {"entity", "changes": {attribute: [old, new]}}
+        removed: list[dict[str, Any]]
+        stage: str
+        actor: str
+
+    class TicketFlaggedSourceChanged(Aggregate.Event):
+        """The ticket's entity changed after a person edited it: their text is kept."""
+
+        ticket_id: UUID
+        revision: int
+        changes: dict[str, list[str]]
+        actor: str
+
+    class TicketRedraftRequested(Aggregate.Event):
+        """The next generation run drafts the ticket again: its entity changed and nobody
+        had edited it (`changes`), or a person asked."""
+
+        ticket_id: UUID
+        changes: dict[str, list[str]]
+        actor: str
+
+    class SourceChangeDismissed(Aggregate.Event):
+        ticket_id: UUID
+        actor: str
+
+    class TicketMarkedObsolete(Aggregate.Event):
+        ticket_id: UUID
+        revision: int
+        entity: dict[str, Any]  # as it was before the revision removed it
+        actor: str
+
+    class TicketRestored(Aggregate.Event):
+        ticket_id: UUID
+        revision: int
+        actor: str
+
     def upload_inventory(
         self,
         files: list[dict[str, Any]],
         entities: list[InventoryEntity],
         warnings: list[str],
         actor: str,
-    ) -> None:
-        """Add parsed files; a file of a kind already uploaded replaces that kind."""
-        self.check_stage(UPLOAD_STAGES, "upload an inventory")
+    ) -> Revision | None:
+        """Add parsed files; a file of a kind already uploaded replaces that kind.
+
+        The upload is a revision of the inventory: what it added, changed and removed is
+        recorded, and, once the session has tickets, followed by them (see
+        `_follow_revision`). An upload that changes nothing records nothing (None).
+        """
+        self.check_not_busy("upload an inventory")
         if not entities:
             raise InvalidCommandError(
                 "The upload holds no inventory rows", ["Upload files that have data rows"]
@@ -170,12 +255,122 @@ class Session(Aggregate):
                 f"config_name already present in another uploaded file: {', '.join(clashes[:10])}",
                 ["Each config_name must be unique across the whole inventory"],
             )
+        before = dict(self.entities)
+        after = {n: e for n, e in before.items() if n in kept}
+        after.update((e.config_name, e) for e in entities)
+        revision = compare_inventories(before, after)
+        if not revision:
+            return None
         self._inventory_uploaded(
             files=files,
             entities=[e.to_dict() for e in entities],
             replaced_kinds=kinds,
             warnings=warnings,
             actor=actor,
+        )
+        number = self.revision + 1
+        if self.backlog_started:
+            self._follow_revision(before, revision, number, actor)
+        drafts = not self.backlog_started or bool(self.entities_to_draft())
+        self._inventory_revised(
+            number=number,
+            added=[e.to_dict() for e in revision.added],
+            changed=[c.to_dict() for c in revision.changed],
+            removed=[e.to_dict() for e in revision.removed],
+            stage=Stage.UPLOADED if drafts else Stage.REVIEW,
+            actor=actor,
+        )
+        return Revision(revision.added, revision.changed, revision.removed, number)
+
+    def _follow_revision(
+        self, before: dict[str, InventoryEntity], revision: Revision, number: int, actor: str
+    ) -> None:
+        """The tickets follow the inventory: a removed entity's ticket is marked obsolete
+        (its dependencies go with it), one that comes back is restored; a changed entity's
+        ticket is drafted again by the next run unless a person edited it, which flags
+        it instead; dependencies follow the entities' (with the same cycle refusal)."""
+        for entity in revision.removed:
+            ticket = self.tickets.get(ticket_id_for(self.id, entity.config_name))
+            if ticket is not None and not ticket.obsolete:
+                self._retire(ticket, entity, number, actor)
+        for entity in revision.added:
+            ticket = self.tickets.get(ticket_id_for(self.id, entity.config_name))
+            if ticket is not None and ticket.obsolete:
+                gone = self.removed_entities.get(entity.config_name)
+                self._ticket_restored(ticket_id=ticket.id, revision=number, actor=actor)
+                if gone is not None:
+                    self._source_moved(ticket, entity_changes(gone, entity), number, actor)
+        for change in revision.changed:
+            ticket = self.tickets.get(ticket_id_for(self.id, change.entity.config_name))
+            if ticket is not None and not ticket.obsolete:
+                self._source_moved(ticket, change.changes, number, actor)
+        self._follow_dependencies(before, actor)
+
+    def _retire(self, ticket: Ticket, entity: InventoryEntity, number: int, actor: str) -> None:
+        for depends_on in sorted(ticket.depends_on):
+            self._dependency_removed(ticket_id=ticket.id, depends_on=depends_on, actor=actor)
+        for other in sorted(self.tickets.values(), key=lambda t: t.user_order):
+            if ticket.id in other.depends_on:
+                self._dependency_removed(ticket_id=other.id, depends_on=ticket.id, actor=actor)
+        self._ticket_marked_obsolete(
+            ticket_id=ticket.id, revision=number, entity=entity.to_dict(), actor=actor
+        )
+
+    def _source_moved(self, ticket: Ticket, changes: Changes, number: int, actor: str) -> None:
+        if ticket.edited:
+            merged = merge_changes(ticket.source_changed or {}, changes)
+            if merged:
+                self._flagged_source_changed(
+                    ticket_id=ticket.id, revision=number, changes=merged, actor=actor
+                )
+            elif ticket.source_changed is not None:  # changed back to what it was drafted from
+                self._source_change_dismissed(ticket_id=ticket.id, actor=actor)
+        elif changes:
+            self._redraft_requested(ticket_id=ticket.id, changes=changes, actor=actor)
+
+    def _follow_dependencies(self, before: dict[str, InventoryEntity], actor: str) -> None:
+        """Edges the inventory no longer names go, edges it now names come (unless they
+        would close a cycle); edges a person added or removed are left as they are."""
+        edges = self.dependency_edges()
+        for ticket in sorted(self.tickets.values(), key=lambda t: t.user_order):
+            entity = self.entities.get(ticket.config_name)
+            if ticket.obsolete or entity is None:
+                continue
+            old = before.get(ticket.config_name)
+            was = self._named_dependencies(old, before) if old is not None else set()
+            now = self._named_dependencies(entity, self.entities)
+            for depends_on in sorted(was - now):
+                if depends_on in ticket.depends_on:
+                    self._dependency_removed(
+                        ticket_id=ticket.id, depends_on=depends_on, actor=actor
+                    )
+            for depends_on in sorted(now - was):
+                if depends_on not in ticket.depends_on and find_cycle_free(
+                    edges, ticket.id, depends_on
+                ):
+                    self._dependency_added(ticket_id=ticket.id, depends_on=depends_on, actor=actor)
+
+    def _named_dependencies(
+        self, entity: InventoryEntity, inventory: Mapping[str, InventoryEntity]
+    ) -> set[UUID]:
+        """The tickets `entity`'s dependencies in `inventory` are drafted as."""
+        return {
+            ticket_id_for(self.id, name)
+            for name in entity.depends_on
+            if name in inventory and name != entity.config_name
+        }
+
+    def check_not_busy(self, action: str) -> None:
+        if self.stage == Stage.PROCESSING:
+            reason = "tickets are being generated"
+            wait = "Wait until generation ends (or cancel it: POST .../process/cancel)"
+        elif self.stage == Stage.EXPORTING:
+            reason = "an export is running"
+            wait = "Wait until the export ends (GET .../export/status)"
+        else:
+            return
+        raise ConflictError(
+            f"Cannot {action} while {reason} (stage '{self.stage}')", [f"{wait}, then try again"]
         )
 
     @event(InventoryUploaded)
@@ -194,6 +389,55 @@ class Session(Aggregate):
         for f in files:
             self.files[str(f["kind"])] = dict(f)
         self.stage = Stage.UPLOADED
+        self.content_version += 1
+
+    @event(InventoryRevised)
+    def _inventory_revised(
+        self,
+        number: int,
+        added: list[dict[str, Any]],
+        changed: list[dict[str, Any]],
+        removed: list[dict[str, Any]],
+        stage: str,
+        actor: str,
+    ) -> None:
+        self.revision = number
+        self.stage = stage
+
+    @event(TicketFlaggedSourceChanged)
+    def _flagged_source_changed(
+        self, ticket_id: UUID, revision: int, changes: dict[str, list[str]], actor: str
+    ) -> None:
+        self.tickets[ticket_id].source_changed = {k: list(v) for k, v in changes.items()}
+
+    @event(TicketRedraftRequested)
+    def _redraft_requested(
+        self, ticket_id: UUID, changes: dict[str, list[str]], actor: str
+    ) -> None:
+        self.tickets[ticket_id].redraft_pending = True
+        self._reopen()
+
+    @event(SourceChangeDismissed)
+    def _source_change_dismissed(self, ticket_id: UUID, actor: str) -> None:
+        self.tickets[ticket_id].source_changed = None
+        self._reopen()
+
+    @event(TicketMarkedObsolete)
+    def _ticket_marked_obsolete(
+        self, ticket_id: UUID, revision: int, entity: dict[str, Any], actor: str
+    ) -> None:
+        ticket = self.tickets[ticket_id]
+        ticket.obsolete = True
+        ticket.redraft_pending = False
+        ticket.source_changed = None
+        self.removed_entities[ticket.config_name] = InventoryEntity.from_dict(entity)
+        self.content_version += 1
+
+    @event(TicketRestored)
+    def _ticket_restored(self, ticket_id: UUID, revision: int, actor: str) -> None:
+        ticket = self.tickets[ticket_id]
+        ticket.obsolete = False
+        self.removed_entities.pop(ticket.config_name, None)
         self.content_version += 1
 
     def entities_in_order(self) -> list[InventoryEntity]:
@@ -243,6 +487,14 @@ class Session(Aggregate):
         depends_on: list[UUID]
         usage: dict[str, int]
         actor: str
+        ticket_version: int
+
+        # v1 (before redrafts) was always a ticket's first draft.
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state.setdefault("ticket_version", 1)
 
     class TicketGenerationFailed(Aggregate.Event):
         task_id: UUID
@@ -267,15 +519,59 @@ class Session(Aggregate):
 
     def request_generation(self, task_id: UUID, generator: str, actor: str) -> None:
         self.check_stage((Stage.UPLOADED, Stage.CANCELLED), "start ticket generation")
-        # A new run drafts every entity again: a stopped run's tickets (some perhaps for
-        # entities a re-upload has since removed) are discarded first.
         self._generation_requested(
             task_id=task_id,
             generator=generator,
             attempt=0,
-            discarded_ticket_ids=sorted(self.tickets),
+            discarded_ticket_ids=self._unfinished_tickets(),
             actor=actor,
         )
+
+    def _unfinished_tickets(self) -> list[UUID]:
+        """Until a run completes, a new run drafts every entity again: a stopped run's
+        tickets (some perhaps for entities a re-upload has since removed) are discarded
+        first. After that, tickets are a backlog people work on, never discarded: a run
+        drafts only `entities_to_draft()`."""
+        return [] if self.backlog_started else sorted(self.tickets)
+
+    def entities_to_draft(self) -> list[InventoryEntity]:
+        """What a generation run drafts: each entity without a ticket, and each ticket to
+        draft again (`redraft_pending`), in processing order."""
+        return [
+            e
+            for e in self.entities_in_order()
+            if (t := self.tickets.get(ticket_id_for(self.id, e.config_name))) is None
+            or t.redraft_pending
+        ]
+
+    def request_redraft(self, ticket_id: UUID, task_id: UUID, generator: str, actor: str) -> None:
+        """A person asks for a ticket to be drafted again (their text, if any, goes): a
+        generation run drafts it, with anything else waiting to be drafted."""
+        self.check_stage(EDIT_STAGES, "redraft a ticket")
+        ticket = self.get_ticket(ticket_id)
+        if ticket.obsolete or ticket.config_name not in self.entities:
+            raise ConflictError(
+                f"Ticket {ticket_id} is obsolete: its entity {ticket.config_name} is no longer "
+                "in the inventory, so there is nothing to draft it from",
+                ["Upload an inventory that has the entity again"],
+            )
+        self._redraft_requested(
+            ticket_id=ticket_id, changes=dict(ticket.source_changed or {}), actor=actor
+        )
+        self._generation_requested(
+            task_id=task_id, generator=generator, attempt=0, discarded_ticket_ids=[], actor=actor
+        )
+
+    def dismiss_source_change(self, ticket_id: UUID, actor: str) -> None:
+        """Keep the person's text as it is, though the entity changed."""
+        self.check_stage(EDIT_STAGES, "dismiss a flag")
+        ticket = self.get_ticket(ticket_id)
+        if ticket.source_changed is None:
+            raise NotFoundError(
+                f"Ticket {ticket_id} is not flagged source_changed",
+                ["List flagged tickets with GET /api/sessions/{id}/tickets?flag=source_changed"],
+            )
+        self._source_change_dismissed(ticket_id=ticket_id, actor=actor)
 
     def retry_generation(self, task_id: UUID, generator: str, actor: str) -> None:
         self.check_stage((Stage.PROCESSING_FAILED, Stage.CANCELLED), "retry ticket generation")
@@ -290,7 +586,7 @@ class Session(Aggregate):
             task_id=task_id,
             generator=generator,
             attempt=self.generation_retries + 1,
-            discarded_ticket_ids=sorted(self.tickets),
+            discarded_ticket_ids=self._unfinished_tickets(),
             actor=actor,
         )
 
@@ -338,6 +634,8 @@ class Session(Aggregate):
         """Accept a drafted ticket; inferred dependencies that would close a cycle are left out.
 
         `user_order` is the entity's place in `entities_in_order()`, which the caller has.
+        A ticket drafted again keeps its place, its dependencies (they follow the inventory
+        on their own) and its review fields; a new ticket in a backlog goes last.
         """
         self.check_generation_task(task_id)
         if entity.config_name not in self.entities:
@@ -346,14 +644,21 @@ class Session(Aggregate):
             if not str(draft.get(name, "")).strip():
                 raise InvalidCommandError(f"The drafted ticket has an empty {name}")
         ticket_id = ticket_id_for(self.id, entity.config_name)
-        edges = self.dependency_edges()
+        existing = self.tickets.get(ticket_id)
         depends_on: list[UUID] = []
-        for name in entity.depends_on:
-            if name not in self.entities or name == entity.config_name:
-                continue
-            dep = ticket_id_for(self.id, name)
-            if dep not in depends_on and find_cycle_free(edges, ticket_id, dep):
-                depends_on.append(dep)
+        if existing is not None:
+            depends_on = sorted(existing.depends_on)
+            user_order = existing.user_order
+        else:
+            edges = self.dependency_edges()
+            for name in entity.depends_on:
+                if name not in self.entities or name == entity.config_name:
+                    continue
+                dep = ticket_id_for(self.id, name)
+                if dep not in depends_on and find_cycle_free(edges, ticket_id, dep):
+                    depends_on.append(dep)
+            if self.backlog_started:
+                user_order = 1 + max((t.user_order for t in self.tickets.values()), default=0)
         self._ticket_generated(
             task_id=task_id,
             ticket_id=ticket_id,
@@ -367,6 +672,7 @@ class Session(Aggregate):
             depends_on=depends_on,
             usage=usage,
             actor=actor,
+            ticket_version=existing.version + 1 if existing is not None else 1,
         )
 
     @event(TicketGenerated)
@@ -384,8 +690,23 @@ class Session(Aggregate):
         depends_on: list[UUID],
         usage: dict[str, int],
         actor: str,
+        ticket_version: int = 1,
     ) -> None:
         entity = self.entities[config_name]
+        old = self.tickets.get(ticket_id)
+        if old is not None:  # drafted again: new text, to review (and validate) again
+            old.title, old.user_story = title, user_story
+            old.analysis, old.verification = analysis, verification
+            old.generator, old.usage = generator, dict(usage)
+            old.entity_label = entity.label
+            old.depends_on = set(depends_on)
+            old.version = old.drafted_version = ticket_version
+            old.ready, old.validated_at, old.validation_error = False, None, None
+            old.redraft_pending, old.source_changed = False, None
+            if self.generation is not None and self.generation.task_id == task_id:
+                self.generation.generated += 1
+            self.content_version += 1
+            return
         self.tickets[ticket_id] = Ticket(
             id=ticket_id,
             config_name=config_name,
@@ -401,6 +722,8 @@ class Session(Aggregate):
             depends_on=set(depends_on),
             labels=list(self.default_labels),
             usage=dict(usage),
+            version=ticket_version,
+            drafted_version=ticket_version,
         )
         if self.generation is not None and self.generation.task_id == task_id:
             self.generation.generated += 1
@@ -418,6 +741,7 @@ class Session(Aggregate):
     def complete_generation(self, task_id: UUID, actor: str) -> None:
         self.check_generation_task(task_id).status = "completed"
         self.stage = Stage.REVIEW
+        self.backlog_started = True
 
     @event(GenerationFailed)
     def fail_generation(self, task_id: UUID, error: str, category: str, actor: str) -> None:
@@ -461,7 +785,7 @@ class Session(Aggregate):
     def edit_ticket(
         self, ticket_id: UUID, changes: dict[str, Any], expected_version: int | None, actor: str
     ) -> None:
-        self.check_stage(REVIEW_STAGES, "edit a ticket")
+        self.check_stage(EDIT_STAGES, "edit a ticket")
         ticket = self.get_ticket(ticket_id)
         if expected_version is not None and expected_version != ticket.version:
             raise StaleVersionError(
@@ -486,9 +810,10 @@ class Session(Aggregate):
             setattr(ticket, key, list(value) if key == "labels" else value)
         ticket.version = ticket_version
         self.content_version += 1
+        self._reopen()
 
     def reorder_tickets(self, ticket_ids: list[UUID], actor: str) -> None:
-        self.check_stage(REVIEW_STAGES, "reorder tickets")
+        self.check_stage(EDIT_STAGES, "reorder tickets")
         if len(ticket_ids) != len(set(ticket_ids)) or set(ticket_ids) != set(self.tickets):
             missing = len(set(self.tickets) - set(ticket_ids))
             unknown = len(set(ticket_ids) - set(self.tickets))
@@ -505,9 +830,10 @@ class Session(Aggregate):
         for position, ticket_id in enumerate(ticket_ids, 1):
             self.tickets[ticket_id].user_order = position
         self.content_version += 1
+        self._reopen()
 
     def add_dependency(self, ticket_id: UUID, depends_on: UUID, actor: str) -> None:
-        self.check_stage(REVIEW_STAGES, "change dependencies")
+        self.check_stage(EDIT_STAGES, "change dependencies")
         ticket = self.get_ticket(ticket_id)
         self.get_ticket(depends_on)
         if depends_on in ticket.depends_on:
@@ -520,9 +846,10 @@ class Session(Aggregate):
     def _dependency_added(self, ticket_id: UUID, depends_on: UUID, actor: str) -> None:
         self.tickets[ticket_id].depends_on.add(depends_on)
         self.content_version += 1
+        self._reopen()
 
     def remove_dependency(self, ticket_id: UUID, depends_on: UUID, actor: str) -> None:
-        self.check_stage(REVIEW_STAGES, "change dependencies")
+        self.check_stage(EDIT_STAGES, "change dependencies")
         ticket = self.get_ticket(ticket_id)
         if depends_on not in ticket.depends_on:
             raise NotFoundError(f"Ticket {ticket_id} does not depend on {depends_on}")
@@ -532,9 +859,10 @@ class Session(Aggregate):
     def _dependency_removed(self, ticket_id: UUID, depends_on: UUID, actor: str) -> None:
         self.tickets[ticket_id].depends_on.discard(depends_on)
         self.content_version += 1
+        self._reopen()
 
     def mark_ready(self, ticket_ids: list[UUID], ready: bool, actor: str) -> None:
-        self.check_stage(REVIEW_STAGES, "mark tickets ready")
+        self.check_stage(EDIT_STAGES, "mark tickets ready")
         for ticket_id in ticket_ids:
             self.get_ticket(ticket_id)
         changed = sorted({t for t in ticket_ids if self.tickets[t].ready != ready})
@@ -545,6 +873,7 @@ class Session(Aggregate):
     def _marked_ready(self, ticket_ids: list[UUID], ready: bool, actor: str) -> None:
         for ticket_id in ticket_ids:
             self.tickets[ticket_id].ready = ready
+        self._reopen()
 
     # --- validation ------------------------------------------------------
 
@@ -563,7 +892,7 @@ class Session(Aggregate):
         self, passed: list[UUID], failures: list[dict[str, str]], actor: str
     ) -> None:
         """Record ADF results for the content version they were computed on."""
-        self.check_stage(REVIEW_STAGES, "validate tickets")
+        self.check_stage(EDIT_STAGES, "validate tickets")
         for ticket_id in [*passed, *(UUID(f["ticket_id"]) for f in failures)]:
             self.get_ticket(ticket_id)
         if failures:
@@ -584,6 +913,7 @@ class Session(Aggregate):
             self.tickets[ticket_id].validated_at = content_version
             self.tickets[ticket_id].validation_error = None
         self.last_validation = {"status": "passed", "content_version": content_version}
+        self._reopen()
 
     @event(ValidationFailed)
     def _validation_failed(
@@ -601,6 +931,7 @@ class Session(Aggregate):
             ticket.validated_at = None
             ticket.validation_error = failure.get("error", "invalid")
         self.last_validation = {"status": "failed", "content_version": content_version}
+        self._reopen()
 
     # --- export ------------------------------------------------------------
 
@@ -621,7 +952,7 @@ class Session(Aggregate):
     def request_export(self, export_id: UUID, actor: str) -> None:
         """Lock the session for export; refused unless validated at this content version."""
         state = self.validation_state()
-        if self.stage == Stage.REVIEW and state != "passed":
+        if self.stage in EXPORTABLE_STAGES and state != "passed":
             raise ConflictError(
                 f"Re-validation required: validation is {state} for the current content",
                 ["Run POST /api/sessions/{id}/adf-validation, fix any failures, then export"],
@@ -658,13 +989,19 @@ class Session(Aggregate):
     def _export_finished(self, export_id: UUID, outcome: str, actor: str) -> None:
         self.stage = Stage.COMPLETED if outcome == "completed" else Stage.EXPORT_FAILED
 
+    def live_tickets(self) -> list[Ticket]:
+        """The tickets that go to Jira: all but the obsolete ones."""
+        return [t for t in self.tickets.values() if not t.obsolete]
+
     def validation_state(self) -> str:
-        """`passed`, `failed`, `stale` or `missing`, for the current content version."""
-        if not self.tickets:
+        """`passed`, `failed`, `stale` or `missing`, for the current content version (an
+        obsolete ticket needs no validation)."""
+        live = self.live_tickets()
+        if not live:
             return "missing"
-        if any(t.validation_error for t in self.tickets.values()):
+        if any(t.validation_error for t in live):
             return "failed"
-        seen = {t.validated_at for t in self.tickets.values()}
+        seen = {t.validated_at for t in live}
         if seen == {self.content_version}:
             return "passed"
         if seen == {None}:
@@ -674,19 +1011,26 @@ class Session(Aggregate):
     def export_blockers(self) -> list[str]:
         """Why the session cannot be exported now; empty when it can."""
         blockers = []
-        if self.stage not in REVIEW_STAGES:
-            blockers.append(f"the session is in stage '{self.stage}', not review")
-        if not self.tickets:
+        if self.stage not in EXPORTABLE_STAGES:
+            blockers.append(f"the session is in stage '{self.stage}', not review or completed")
+        live = self.live_tickets()
+        if not live:
             blockers.append("the session has no tickets")
         state = self.validation_state()
         if state != "passed":
             blockers.append(f"validation is {state}: re-validation required")
-        not_ready = sum(1 for t in self.tickets.values() if not t.ready)
+        not_ready = sum(1 for t in live if not t.ready)
         if not_ready:
             blockers.append(f"{not_ready} ticket(s) are not marked ready")
         return blockers
 
     # --- helpers -----------------------------------------------------------
+
+    def _reopen(self) -> None:
+        """A change after a completed export starts the next review (in an event's apply:
+        the sessions read model follows the same rule)."""
+        if self.stage == Stage.COMPLETED:
+            self.stage = Stage.REVIEW
 
     def check_stage(self, allowed: tuple[str, ...], action: str) -> None:
         if self.stage not in allowed:

@@ -36,6 +36,7 @@ from interfaces.tasks import TaskEntryPoints
 from projections.audit import AuditProjection
 from projections.base import Projection, ProjectionRunner
 from projections.exports import ExportsProjection
+from projections.revisions import RevisionsProjection
 from projections.sessions import SessionsProjection
 from projections.store import LeaderLock, ReadModelStore
 from projections.tickets import TicketsProjection
@@ -49,6 +50,7 @@ def all_projections() -> list[Projection]:
     return [
         SessionsProjection(),
         TicketsProjection(),
+        RevisionsProjection(),
         WorkQueueProjection(),
         ExportsProjection(),
         AuditProjection(),

@@ -14,12 +14,17 @@ from projections.store import ReadModelStore, ViewTransaction
 TABLE = "sessions"
 
 
+# Per-ticket flags the session shows: flag -> the document's map of ticket ids.
+FLAG_MAPS = {"source_changed": "source_changed_tickets", "obsolete": "obsolete_tickets"}
+
+
 def validation_state(doc: dict[str, Any]) -> str:
     """Mirror of `Session.validation_state`, computed from the read model's fields."""
-    validated: dict[str, int | None] = doc["validated_at"]
+    obsolete = doc.get("obsolete_tickets", {})
+    validated = {t: v for t, v in doc["validated_at"].items() if t not in obsolete}
     if not validated:
         return "missing"
-    if doc["failed_tickets"]:
+    if any(t not in obsolete for t in doc["failed_tickets"]):
         return "failed"
     seen = set(validated.values())
     if seen == {doc["content_version"]}:
@@ -31,7 +36,11 @@ def validation_state(doc: dict[str, Any]) -> str:
 
 def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     """The session as the API shows it (internal bookkeeping left out)."""
-    shown = {k: v for k, v in doc.items() if k not in ("validated_at", "ready_tickets")}
+    hidden = ("validated_at", "ready_tickets", *FLAG_MAPS.values())
+    shown = {k: v for k, v in doc.items() if k not in hidden}
+    obsolete = doc.get("obsolete_tickets", {})
+    shown["revisions"] = doc.get("revision", 0)
+    shown["flags"] = {flag: sorted(doc.get(name, {})) for flag, name in FLAG_MAPS.items()}
     state = validation_state(doc)
     shown["validation"] = {
         "state": state,
@@ -39,23 +48,25 @@ def public_view(doc: dict[str, Any]) -> dict[str, Any]:
         "failed_tickets": len(doc["failed_tickets"]),
         "last_run": doc.get("last_validation"),
     }
-    ticket_count = len(doc["validated_at"])
+    # An obsolete ticket is kept and counted, but needs no ready mark or validation.
+    live = [t for t in doc["validated_at"] if t not in obsolete]
+    ready = sum(1 for t in live if t in doc["ready_tickets"])
     shown["counts"] = {
         **doc["counts"],
-        "tickets": ticket_count,
-        "ready": len(doc["ready_tickets"]),
+        "tickets": len(doc["validated_at"]),
+        "ready": ready,
+        "obsolete": len(obsolete),
+        "source_changed": len(doc.get("source_changed_tickets", {})),
     }
     blockers = []
     if doc["stage"] != "review":
         blockers.append(f"the session is in stage '{doc['stage']}', not review")
-    if not ticket_count:
+    if not live:
         blockers.append("the session has no tickets")
     if state != "passed":
         blockers.append(f"validation is {state}: re-validation required")
-    if ticket_count - len(doc["ready_tickets"]):
-        blockers.append(
-            f"{ticket_count - len(doc['ready_tickets'])} ticket(s) are not marked ready"
-        )
+    if len(live) - ready:
+        blockers.append(f"{len(live) - ready} ticket(s) are not marked ready")
     shown["export_ready"] = not blockers
     shown["export_blockers"] = blockers
     return shown
@@ -100,6 +111,8 @@ class SessionsProjection(Projection):
     def _load(self, tx: ViewTransaction, event: Any) -> dict[str, Any]:
         doc = tx.get(TABLE, str(event.originator_id))
         assert doc is not None, f"session {event.originator_id} unknown to the sessions view"
+        for name in ("revision", *FLAG_MAPS.values()):  # rows written before revisions
+            doc.setdefault(name, 0 if name == "revision" else {})
         doc["version"] = event.originator_version
         doc["updated_at"] = event.timestamp.isoformat()
         doc["updated_by"] = event.actor
@@ -137,6 +150,9 @@ class SessionsProjection(Projection):
             "version": event.originator_version,
             "entities_by_kind": {},
             "export_id": None,
+            "revision": 0,
+            "source_changed_tickets": {},
+            "obsolete_tickets": {},
         }
         self._save(tx, doc)
 
@@ -207,6 +223,7 @@ class SessionsProjection(Projection):
         doc["validated_at"][str(event.ticket_id)] = None
         doc["ready_tickets"].pop(str(event.ticket_id), None)
         doc["failed_tickets"].pop(str(event.ticket_id), None)
+        doc["source_changed_tickets"].pop(str(event.ticket_id), None)
         run = doc["generation"]
         if run is not None and run["task_id"] == str(event.task_id):
             run["generated"] += 1
@@ -247,9 +264,60 @@ class SessionsProjection(Projection):
     def _cancelled(self, event: Session.GenerationCancelled, tx: ViewTransaction) -> None:
         self._save(tx, self._finish(event, tx, "cancelled", "cancelled"))
 
+    @staticmethod
+    def _reopen(doc: dict[str, Any]) -> None:
+        """Mirror of `Session._reopen`: a change after a completed export starts the next
+        review."""
+        if doc["stage"] == "completed":
+            doc["stage"] = "review"
+
     @process.register
     def _content_changed(self, event: Session.TicketEdited, tx: ViewTransaction) -> None:
         doc = self._load(tx, event)
+        doc["content_version"] += 1
+        self._reopen(doc)
+        self._save(tx, doc)
+
+    @process.register
+    def _revised(self, event: Session.InventoryRevised, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["revision"] = event.number
+        doc["stage"] = event.stage
+        self._save(tx, doc)
+
+    @process.register
+    def _flagged(self, event: Session.TicketFlaggedSourceChanged, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["source_changed_tickets"][str(event.ticket_id)] = True
+        self._save(tx, doc)
+
+    @process.register
+    def _dismissed(self, event: Session.SourceChangeDismissed, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["source_changed_tickets"].pop(str(event.ticket_id), None)
+        self._reopen(doc)
+        self._save(tx, doc)
+
+    @process.register
+    def _redraft_requested(
+        self, event: Session.TicketRedraftRequested, tx: ViewTransaction
+    ) -> None:
+        doc = self._load(tx, event)
+        self._reopen(doc)
+        self._save(tx, doc)
+
+    @process.register
+    def _obsolete(self, event: Session.TicketMarkedObsolete, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["obsolete_tickets"][str(event.ticket_id)] = True
+        doc["source_changed_tickets"].pop(str(event.ticket_id), None)
+        doc["content_version"] += 1
+        self._save(tx, doc)
+
+    @process.register
+    def _restored(self, event: Session.TicketRestored, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["obsolete_tickets"].pop(str(event.ticket_id), None)
         doc["content_version"] += 1
         self._save(tx, doc)
 
@@ -273,12 +341,14 @@ class SessionsProjection(Projection):
                 doc["ready_tickets"][str(ticket_id)] = True
             else:
                 doc["ready_tickets"].pop(str(ticket_id), None)
+        self._reopen(doc)
         self._save(tx, doc)
 
     @process.register
     def _passed(self, event: Session.ValidationPassed, tx: ViewTransaction) -> None:
         doc = self._load(tx, event)
         self._record_validation(doc, event, [str(t) for t in event.ticket_ids], {})
+        self._reopen(doc)
         self._save(tx, doc)
 
     @process.register
@@ -286,6 +356,7 @@ class SessionsProjection(Projection):
         doc = self._load(tx, event)
         failed = {f["ticket_id"]: f.get("error", "invalid") for f in event.failures}
         self._record_validation(doc, event, [str(t) for t in event.passed_ticket_ids], failed)
+        self._reopen(doc)
         self._save(tx, doc)
 
     @staticmethod

@@ -16,6 +16,19 @@ TABLE = "tickets"
 ENTITIES = "entities"
 SESSION_DEFAULTS = "ticket_defaults"
 
+# What a ticket can be flagged (its `flags`): its entity changed after a person edited
+# it, or its entity left the inventory.
+TICKET_FLAGS = ("source_changed", "obsolete")
+
+
+def with_flag(doc: dict[str, Any], flag: str, on: bool) -> None:
+    flags = set(doc.get("flags", ()))
+    if on:
+        flags.add(flag)
+    else:
+        flags.discard(flag)
+    doc["flags"] = sorted(flags)
+
 
 class TicketsProjection(Projection):
     name: ClassVar[str] = "tickets"
@@ -60,6 +73,28 @@ class TicketsProjection(Projection):
     def _generated(self, event: Session.TicketGenerated, tx: ViewTransaction) -> None:
         session_id = id_text(event.originator_id)
         entity = tx.get(ENTITIES, f"{session_id}:{event.config_name}") or {}
+        old = tx.get(TABLE, id_text(event.ticket_id))
+        if old is not None:  # drafted again: new text; its review fields stay
+            old.update(
+                entity_label=entity.get("label", old["entity_label"]),
+                title=event.title,
+                user_story=event.user_story,
+                analysis=event.analysis,
+                verification=event.verification,
+                generator=event.generator,
+                depends_on=[str(d) for d in event.depends_on],
+                ready=False,
+                version=event.ticket_version,
+                usage=event.usage,
+                validation={"state": "missing", "content_version": None, "error": None},
+                redraft_pending=False,
+                source_changes=None,
+                updated_at=event.timestamp.isoformat(),
+                updated_by=event.actor,
+            )
+            with_flag(old, "source_changed", False)
+            self._put(tx, old)
+            return
         self._put(
             tx,
             {
@@ -81,13 +116,52 @@ class TicketsProjection(Projection):
                 "sprint": None,
                 "priority": None,
                 "labels": (tx.get(SESSION_DEFAULTS, session_id) or {}).get("labels", []),
-                "version": 1,
+                "version": event.ticket_version,
                 "usage": event.usage,
                 "validation": {"state": "missing", "content_version": None, "error": None},
+                "flags": [],
+                "source_changes": None,
+                "redraft_pending": False,
                 "updated_at": event.timestamp.isoformat(),
                 "updated_by": event.actor,
             },
         )
+
+    def _flag(self, tx: ViewTransaction, event: Any, flag: str, on: bool) -> dict[str, Any]:
+        doc = self._get(tx, event.ticket_id)
+        with_flag(doc, flag, on)
+        return doc
+
+    @process.register
+    def _flagged(self, event: Session.TicketFlaggedSourceChanged, tx: ViewTransaction) -> None:
+        doc = self._flag(tx, event, "source_changed", True)
+        doc["source_changes"] = event.changes
+        self._put(tx, doc)
+
+    @process.register
+    def _dismissed(self, event: Session.SourceChangeDismissed, tx: ViewTransaction) -> None:
+        doc = self._flag(tx, event, "source_changed", False)
+        doc["source_changes"] = None
+        self._put(tx, doc)
+
+    @process.register
+    def _redraft_requested(
+        self, event: Session.TicketRedraftRequested, tx: ViewTransaction
+    ) -> None:
+        doc = self._get(tx, event.ticket_id)
+        doc["redraft_pending"] = True
+        self._put(tx, doc)
+
+    @process.register
+    def _obsolete(self, event: Session.TicketMarkedObsolete, tx: ViewTransaction) -> None:
+        doc = self._flag(tx, event, "obsolete", True)
+        with_flag(doc, "source_changed", False)
+        doc.update(source_changes=None, redraft_pending=False)
+        self._put(tx, doc)
+
+    @process.register
+    def _restored(self, event: Session.TicketRestored, tx: ViewTransaction) -> None:
+        self._put(tx, self._flag(tx, event, "obsolete", False))
 
     @process.register
     def _edited(self, event: Session.TicketEdited, tx: ViewTransaction) -> None:
@@ -187,12 +261,19 @@ class TicketsView:
         self.store = store
 
     def list(
-        self, session_id: UUID, content_version: int, order: Literal["export", "user"] = "export"
+        self,
+        session_id: UUID,
+        content_version: int,
+        order: Literal["export", "user"] = "export",
+        flag: str | None = None,
     ) -> dict[str, Any]:
-        """Every ticket of the session, in export order (dependencies first) or the user's."""
+        """Every ticket of the session (or those flagged `flag`), in export order
+        (dependencies first) or the user's."""
         tickets = self._rows(session_id)
         if order == "export":
             tickets = in_export_order(tickets)
+        if flag is not None:
+            tickets = [t for t in tickets if flag in t.get("flags", ())]
         shown = [with_freshness(t, content_version) for t in tickets]
         return {
             "session_id": str(session_id),
@@ -209,8 +290,9 @@ class TicketsView:
         return with_freshness(doc, content_version)
 
     def readiness(self, session_id: UUID) -> dict[str, int]:
-        """How many of the session's tickets are marked ready, of how many."""
-        tickets = self._rows(session_id)
+        """How many of the session's tickets are marked ready, of how many (an obsolete
+        ticket needs no ready mark)."""
+        tickets = [t for t in self._rows(session_id) if "obsolete" not in t.get("flags", ())]
         return {"ready": sum(1 for t in tickets if t["ready"]), "total": len(tickets)}
 
     def titles(self, session_id: UUID) -> dict[str, str]:

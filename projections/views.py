@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from projections.audit import AuditView
 from projections.base import ProjectionRunner
 from projections.exports import ExportsView
+from projections.revisions import RevisionsView
 from projections.sessions import SessionsView
 from projections.status import ProjectionsView
 from projections.store import ReadModelStore
@@ -21,6 +22,7 @@ class Views:
     exports: ExportsView
     audit: AuditView
     projections: ProjectionsView
+    revisions: RevisionsView
 
     @classmethod
     def over(
@@ -35,4 +37,5 @@ class Views:
             exports=ExportsView(store, tickets),
             audit=AuditView(store),
             projections=ProjectionsView(runner, head),
+            revisions=RevisionsView(store),
         )

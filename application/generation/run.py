@@ -68,9 +68,12 @@ class GenerationRunner:
             return run.status if run is not None and run.task_id == task_id else "unknown"
         drafter = self.drafter_for(run.generator)
         entities = session.entities_in_order()
+        # A run drafts what the request left to draft (all, or a revision's share); a
+        # resumed run keeps the total it started with.
+        total = run.total if run.status == "running" else len(session.entities_to_draft())
         held = Held(self.app, session)
         try:
-            number = self._start(held, task_id, len(entities))
+            number = self._start(held, task_id, total)
         except ConflictError:  # the task ended meanwhile
             ended = self.app.load_session(session_id).generation
             return ended.status if ended is not None else "unknown"
@@ -117,30 +120,31 @@ class GenerationRunner:
         session_id = session.id
         run = session.check_generation_task(task_id)
         order = {e.config_name: i for i, e in enumerate(entities, 1)}
-        # A resumed run skips what earlier runs of this task recorded (a request
-        # discarded the tickets of earlier tasks).
-        drafted = {t.config_name for t in session.tickets.values()}
+        # A resumed run skips what earlier runs of this task recorded: a recorded draft
+        # leaves `entities_to_draft()`, a recorded failure is in the run's errors.
         failed = {e["config_name"] for e in run.errors}
-        todo = [e for e in entities if e.config_name not in drafted | failed]
+        todo = [e for e in session.entities_to_draft() if e.config_name not in failed]
         index = RelatedIndex(entities)
         started = time.monotonic()
-        counts = {"generated": len(drafted), "failed": len(failed)}
+        total = run.total
+        counts = {"generated": run.generated, "failed": len(failed)}
+        earlier = run.generated + len(failed)
 
         def report(stage: str) -> None:
             if progress is None:
                 return
             finished = counts["generated"] + counts["failed"]
-            rate = (finished - len(drafted) - len(failed)) / max(time.monotonic() - started, 1e-6)
-            remaining = len(entities) - finished
+            rate = (finished - earlier) / max(time.monotonic() - started, 1e-6)
+            remaining = total - finished
             progress(
                 Progress(
                     session_id=session_id,
                     task_id=task_id,
-                    percentage=round(100.0 * finished / len(entities), 1) if entities else 100.0,
+                    percentage=round(100.0 * finished / total, 1) if total else 100.0,
                     stage=stage,
                     completed=counts["generated"],
                     failed=counts["failed"],
-                    total=len(entities),
+                    total=total,
                     eta_seconds=round(remaining / rate, 1) if rate > 0 else None,
                 )
             )

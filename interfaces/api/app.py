@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from interfaces.api import admin as admin_api
-from interfaces.api import exports, health, sessions, tickets
+from interfaces.api import exports, health, revisions, sessions, tickets
 from interfaces.api import progress as live_progress
 from interfaces.api.errors import ERROR_RESPONSES, error_body, install_error_handlers
 from interfaces.api.text_guard import refuse_nul
@@ -67,6 +67,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(tickets.router)
+    app.include_router(revisions.router)
     app.include_router(exports.router)
     app.include_router(live_progress.router)
     app.include_router(admin_api.router)

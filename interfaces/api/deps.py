@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Query, Request, Response
 from application.users import User
 from interfaces.api.errors import ApiError
 from interfaces.bootstrap import Container
+from projections import revisions as revisions_view
 from projections import sessions as sessions_view
 from projections import tickets as tickets_view
 from projections.views import Views
@@ -165,6 +166,10 @@ def read_model(*names: str) -> Any:
 SessionsRead = Annotated[None, read_model(sessions_view.SessionsProjection.name)]
 SessionAndTicketsRead = Annotated[
     None, read_model(sessions_view.SessionsProjection.name, tickets_view.TicketsProjection.name)
+]
+SessionAndRevisionsRead = Annotated[
+    None,
+    read_model(sessions_view.SessionsProjection.name, revisions_view.RevisionsProjection.name),
 ]
 
 

@@ -144,11 +144,32 @@ def upload_files(
     parsed = parse_inventory(uploaded)
     result = container.app.upload_inventory(session_id, parsed, user)
     settle(container, response, result.position)
+    revision = result.revision
+    if revision is None:
+        shown = {
+            "recorded": False,
+            "number": result.revision_number,
+            "added": 0,
+            "changed": 0,
+            "removed": 0,
+            "detail": "No differences from the current inventory: nothing was recorded",
+        }
+    else:
+        shown = {
+            "recorded": True,
+            "number": revision.number,
+            "added": len(revision.added),
+            "changed": len(revision.changed),
+            "removed": len(revision.removed),
+            "detail": f"Revision {revision.number}: {len(revision.added)} added, "
+            f"{len(revision.changed)} changed, {len(revision.removed)} removed",
+        }
     return {
         "session_id": str(session_id),
         "files": parsed.files,
         "entities": len(parsed.entities),
         "warnings": parsed.warnings,
+        "revision": shown,
         "session": views.sessions.public(session_doc(container, session_id, user)),
     }
 
@@ -185,15 +206,8 @@ def _generator_name(container: ContainerDep, requested: str | None) -> str:
     )
 
 
-def _start_generation(
-    session_id: UUID,
-    body: ProcessRequest | None,
-    container: ContainerDep,
-    user: CurrentUser,
-    response: Response,
-    retry: bool,
-) -> dict[str, Any]:
-    session_doc(container, session_id, user)
+def _checked_generator(container: ContainerDep, body: ProcessRequest | None) -> str:
+    """The generator the request asks for (or the default), once it answers."""
     generator = _generator_name(container, body.generator if body else None)
     try:
         container.drafter_for(generator).check_health()
@@ -205,10 +219,20 @@ def _start_generation(
             ["Check OPENAI_BASE_URL / OPENAI_API_KEY and try again, or use the offline generator"],
             headers={"Retry-After": "30"},
         ) from exc
-    task_id, already, result = container.app.request_generation(
-        session_id, generator, user, retry=retry
-    )
-    settle(container, response, result.position)
+    return generator
+
+
+def _generation_started(
+    session_id: UUID,
+    task_id: UUID,
+    already: bool,
+    generator: str,
+    container: ContainerDep,
+    user: CurrentUser,
+    response: Response,
+    position: int | None,
+) -> dict[str, Any]:
+    settle(container, response, position)
     response.status_code = status.HTTP_202_ACCEPTED
     doc = session_doc(container, session_id, user)
     return {
@@ -218,6 +242,24 @@ def _start_generation(
         "status_url": f"/api/sessions/{session_id}/process/status",
         "status": container.views.sessions.process_status(doc),
     }
+
+
+def _start_generation(
+    session_id: UUID,
+    body: ProcessRequest | None,
+    container: ContainerDep,
+    user: CurrentUser,
+    response: Response,
+    retry: bool,
+) -> dict[str, Any]:
+    session_doc(container, session_id, user)
+    generator = _checked_generator(container, body)
+    task_id, already, result = container.app.request_generation(
+        session_id, generator, user, retry=retry
+    )
+    return _generation_started(
+        session_id, task_id, already, generator, container, user, response, result.position
+    )
 
 
 GENERATION_ERRORS = documented(404, 409, 422, 503)
@@ -255,6 +297,33 @@ def retry_processing(
     body: ProcessRequest | None = None,
 ) -> dict[str, Any]:
     return _start_generation(session_id, body, container, user, response, retry=True)
+
+
+@router.post(
+    "/{session_id}/tickets/{ticket_id}/redraft",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ProcessStarted,
+    response_model_exclude_unset=True,
+    responses=GENERATION_ERRORS,
+)
+def redraft_ticket(
+    session_id: UUID,
+    ticket_id: UUID,
+    container: ContainerDep,
+    user: CurrentUser,
+    response: Response,
+    body: ProcessRequest | None = None,
+) -> dict[str, Any]:
+    """Draft the ticket again, by a generation run (as `process` does): its text, a
+    person's edits included, is replaced and its source_changed flag goes; its place,
+    dependencies, assignee, sprint, priority and labels stay. 409 while generation or an
+    export runs, or for an obsolete ticket."""
+    session_doc(container, session_id, user)
+    generator = _checked_generator(container, body)
+    task_id, result = container.app.request_redraft(session_id, ticket_id, generator, user)
+    return _generation_started(
+        session_id, task_id, False, generator, container, user, response, result.position
+    )
 
 
 @router.post(

@@ -40,6 +40,10 @@ class TicketPatch(BaseModel):
     version: StrictInt | None = Field(None, ge=1, description="Alternative to the If-Match header")
 
 
+# The flags a ticket can carry (`projections.tickets.TICKET_FLAGS`).
+TicketFlag = Literal["source_changed", "obsolete"]
+
+
 class TicketOrder(BaseModel):
     ticket_ids: list[UUID]
 
@@ -83,8 +87,10 @@ def list_tickets(
     user: CurrentUser,
     _: SessionAndTicketsRead,
     order: Annotated[Literal["export", "user"], Query()] = "export",
+    flag: Annotated[TicketFlag | None, Query(description="Only the tickets flagged so")] = None,
 ) -> dict[str, Any]:
-    return _tickets(views, session_doc(container, session_id, user), order)
+    session = session_doc(container, session_id, user)
+    return views.tickets.list(UUID(session["id"]), session["content_version"], order, flag)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketOut, response_model_exclude_unset=True)
@@ -205,6 +211,28 @@ def remove_dependency(
 ) -> dict[str, Any]:
     session_doc(container, session_id, user)
     result = container.app.remove_dependency(session_id, ticket_id, depends_on, user)
+    settle(container, response, result.position)
+    return _ticket(views, session_doc(container, session_id, user), ticket_id, response)
+
+
+@router.delete(
+    "/tickets/{ticket_id}/flags/source_changed",
+    response_model=TicketOut,
+    response_model_exclude_unset=True,
+    responses=documented(409),
+)
+def dismiss_source_change(
+    session_id: UUID,
+    ticket_id: UUID,
+    container: ContainerDep,
+    views: ViewsDep,
+    user: CurrentUser,
+    response: Response,
+) -> dict[str, Any]:
+    """Keep the ticket's text though its entity changed: the flag goes (404 when the
+    ticket is not flagged)."""
+    session_doc(container, session_id, user)
+    result = container.app.dismiss_source_change(session_id, ticket_id, user)
     settle(container, response, result.position)
     return _ticket(views, session_doc(container, session_id, user), ticket_id, response)
 

@@ -268,13 +268,20 @@ def test_no_file_at_all_is_422(api: Api) -> None:
     assert_error(response, 422, "files")
 
 
-def test_upload_is_refused_once_tickets_exist(api: Api, reviewed: tuple[str, list[Any]]) -> None:
+def test_an_upload_that_changes_nothing_records_nothing_and_says_so(
+    api: Api, reviewed: tuple[str, list[Any]]
+) -> None:
     session_id, _ = reviewed
     before = api.session(session_id)
 
     response = api.post(f"/api/sessions/{session_id}/files", files=csv_files(SMALL_SITE_CSV))
 
-    assert_error(response, 409, "review")
+    assert response.status_code == 201, response.text
+    assert "X-Event-Position" not in response.headers
+    revision = response.json()["revision"]
+    assert revision["recorded"] is False and revision["number"] == 1
+    assert (revision["added"], revision["changed"], revision["removed"]) == (0, 0, 0)
+    assert "nothing was recorded" in revision["detail"]
     assert api.session(session_id) == before
 
 

@@ -24,7 +24,9 @@ class SessionCounts(Answer):
     by_group: dict[str, int]
     by_kind: dict[str, int]
     tickets: int
-    ready: int
+    ready: int = Field(description="Ready tickets among those that go to Jira (not obsolete)")
+    obsolete: int = 0
+    source_changed: int = 0
 
 
 class ValidationRun(Answer):
@@ -94,6 +96,11 @@ class SessionOut(Answer):
     validation: SessionValidation
     export_ready: bool
     export_blockers: list[str]
+    revisions: int = Field(0, description="How many revisions the inventory has had")
+    flags: dict[str, list[Id]] = Field(
+        default_factory=dict,
+        description="Flag (source_changed, obsolete) -> the ids of the tickets flagged so",
+    )
 
 
 class SessionList(Answer):
@@ -101,11 +108,21 @@ class SessionList(Answer):
     total: int
 
 
+class UploadRevision(Answer):
+    recorded: bool = Field(description="False: the upload changed nothing and recorded nothing")
+    number: int = Field(description="The revision recorded, or (nothing recorded) the latest")
+    added: int
+    changed: int
+    removed: int
+    detail: str
+
+
 class UploadOut(Answer):
     session_id: Id
     files: list[InventoryFile]
     entities: int
     warnings: list[str]
+    revision: UploadRevision
     session: SessionOut
 
 

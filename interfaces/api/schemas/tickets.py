@@ -38,6 +38,13 @@ class TicketOut(Answer):
     version: int = Field(description="Send it back as If-Match to edit the ticket")
     usage: dict[str, int]
     validation: TicketValidation
+    flags: list[str] = Field(default_factory=list, description="source_changed | obsolete")
+    source_changes: dict[str, list[str]] | None = Field(
+        None,
+        description="Flagged source_changed: what changed in its entity since a person "
+        "edited it, attribute -> [old, new]",
+    )
+    redraft_pending: bool = Field(False, description="The next generation run drafts it again")
     updated_at: Timestamp
     updated_by: str
 
