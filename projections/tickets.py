@@ -299,6 +299,10 @@ class TicketsView:
         """Ticket id -> title, for answers that name tickets (the export summary)."""
         return {t["id"]: t["title"] for t in self._rows(session_id)}
 
+    def entity_names(self, session_id: UUID) -> set[str]:
+        """The config names of the session's inventory."""
+        return {r["config_name"] for r in self.store.list(ENTITIES, partition=str(session_id))}
+
     def entities(self, session_id: UUID) -> dict[str, Any]:
         """The session's inventory entities as uploaded (the latest file of each kind)."""
         rows = self.store.list(ENTITIES, partition=str(session_id))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from application.inventory.archive import is_junk, is_zip_name, read_zip
@@ -197,10 +197,11 @@ def _check_duplicates(sources: list[ParsedSource], clashing: set[Kind]) -> list[
 
 
 def _drop_unknown_dependencies(
-    entities: list[InventoryEntity], warnings: list[str]
+    entities: list[InventoryEntity], warnings: list[str], known: Collection[str]
 ) -> list[InventoryEntity]:
-    """References to names that are not in the inventory are ignored, with a warning."""
-    names = {entity.config_name for entity in entities}
+    """References to names that are neither in the upload nor `known` (the session's
+    inventory so far) are ignored, with a warning."""
+    names = {entity.config_name for entity in entities} | set(known)
     result: list[InventoryEntity] = []
     for entity in entities:
         unknown = [name for name in entity.depends_on if name not in names]
@@ -257,8 +258,13 @@ def _check_nul(
     return problems
 
 
-def parse_inventory(files: Sequence[UploadedFile]) -> ParsedInventory:
-    """Parse and validate a whole upload; raise InventoryRejected listing every problem."""
+def parse_inventory(files: Sequence[UploadedFile], known: Collection[str] = ()) -> ParsedInventory:
+    """Parse and validate a whole upload; raise InventoryRejected listing every problem.
+
+    `known`: the config names the session's inventory already has, so that an upload of
+    some kinds keeps its references to entities of the others (a fields file naming the
+    bundles uploaded before); a revision would otherwise see them all as changed.
+    """
     if not files:
         raise InventoryRejected(
             [InventoryProblem(UPLOAD, None, None, "No file was uploaded", _ACCEPTED)]
@@ -292,7 +298,7 @@ def parse_inventory(files: Sequence[UploadedFile]) -> ParsedInventory:
     if problems:
         raise InventoryRejected(problems)
 
-    entities = _drop_unknown_dependencies(entities, warnings)
+    entities = _drop_unknown_dependencies(entities, warnings, known)
     entities.sort(key=sort_key)
     listed: list[dict[str, object]] = [
         {"file_name": source.name, "kind": kind.value, "rows": rows}

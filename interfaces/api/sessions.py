@@ -141,7 +141,7 @@ def upload_files(
                 ["Upload fewer or smaller files, or zip a config export"],
             )
         uploaded.append(UploadedFile(name=f.filename or "upload", content=content))
-    parsed = parse_inventory(uploaded)
+    parsed = parse_inventory(uploaded, known=views.tickets.entity_names(session_id))
     result = container.app.upload_inventory(session_id, parsed, user)
     settle(container, response, result.position)
     revision = result.revision
