@@ -60,14 +60,18 @@ class Failure:
 
 
 class Export(Aggregate):
-    # v1 snapshots (before estimates, key watermarks, phase timings and re-exports) load.
-    class_version = 2
+    # Older snapshots still load: v1 before estimates, key watermarks and phase timings,
+    # v2 before re-exports.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state.setdefault("estimate", None)
         state.setdefault("key_watermark", None)
         state.setdefault("phases", {})
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
         state.setdefault("previous_export_id", None)
         state.setdefault("sent", {})
         state.setdefault("updated", {})
@@ -595,8 +599,9 @@ class Export(Aggregate):
         self.estimate = dict(estimate)
 
     def note_key_watermark(self, number: int, actor: str) -> None:
-        """Once per export, before its first create; a later run keeps the first."""
-        if self.key_watermark is None and not self.issues:
+        """Once per export, before its first create; a later run keeps the first. (The
+        issues a re-export carries from earlier exports were made before it.)"""
+        if self.key_watermark is None and not self.created_here():
             self._key_watermark_noted(number=number, actor=actor)
 
     @event(KeyWatermarkNoted)
@@ -647,6 +652,10 @@ class Export(Aggregate):
 
     def pending_tickets(self) -> list[dict[str, Any]]:
         return [p for p in self.plan if UUID(str(p["ticket_id"])) not in self.issues]
+
+    def created_here(self) -> list[ExportedIssue]:
+        """The issues this export made (not those carried from earlier exports)."""
+        return [issue for issue in self.issues.values() if not issue.carried]
 
     def pending_updates(self) -> list[dict[str, Any]]:
         """Plan items whose issue an earlier export made and whose text changed since it

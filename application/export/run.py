@@ -233,7 +233,7 @@ class _RunState:
         self.phase("preflight", self.check_project)
         if self.preflight is None:
             return
-        if self.export.key_watermark is None and not self.export.issues:
+        if self.export.key_watermark is None and not self.export.created_here():
             number = self.finder.highest_key_number()
             self.save(lambda export: export.note_key_watermark(number, EXPORTER))
         if self.export.runs > 1 or self.export.retries > 0:

@@ -95,6 +95,7 @@ def test_a_failed_export_and_its_retry_are_reported(live: Container) -> None:
         issue_type="Task",
         content_version=session.content_version,
         plan=plan,
+        carried={},
         actor="alice",
     )
     export.start(attempt=1, run=1, worker="test", actor="system:exporter")

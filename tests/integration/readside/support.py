@@ -82,6 +82,7 @@ def failed_export(container: Container, session_id: UUID, user: User = ALICE) ->
         issue_type="Task",
         content_version=session.content_version,
         plan=plan,
+        carried={},
         actor=user.name,
     )
     export.start(attempt=1, run=1, worker="w1", actor="worker")

@@ -346,12 +346,6 @@ def test_a_v1_snapshot_without_estimate_watermark_or_phases_loads(app: TicketFor
     assert loaded.status == "completed" and loaded.pending_updates() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="Export.class_version is still 2 while the re-export state (sent, updated, ...) "
-    "was added to upcast_v1_v2: a v2 snapshot stored before re-exports is not upcast",
-)
 def test_a_v2_snapshot_from_before_reexports_loads(app: TicketForge) -> None:
     export = running()
     record(export, FIRST, 1)

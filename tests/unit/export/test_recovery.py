@@ -499,12 +499,6 @@ def test_a_project_the_account_cannot_write_to_fails_the_preflight(jira: InMemor
     assert jira.issues_created == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a re-export notes no key watermark (its carried issues count as issues: "
-    "Export.note_key_watermark and _RunState.execute both skip it), so after a run that "
-    "died unrecorded only the lagging search looks, and the new issue is made twice",
-)
 def test_a_reexport_run_that_died_unrecorded_is_adopted_by_the_next_run(jira: InMemoryJira) -> None:
     """After a completed export the inventory gains an entity; the re-export's first run
     makes its issue and dies before recording it; the next one, behind a lagging search,
