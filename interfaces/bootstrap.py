@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from application.export.port import JiraGateway
 from application.export.run import ExportRunner
@@ -18,6 +18,9 @@ from application.generation.offline import OfflineDrafter
 from application.generation.port import TicketDrafter
 from application.generation.run import GenerationRunner
 from application.inventory.model import UploadedFile
+from application.operations.port import ProgressReport
+from application.operations.rekey import BATCH as REKEY_BATCH
+from application.operations.rekey import RotationReport
 from application.progress import Progress
 from application.sessions import TicketForge
 from application.tasks import TaskQueue
@@ -42,6 +45,9 @@ from projections.store import LeaderLock, ReadModelStore
 from projections.tickets import TicketsProjection
 from projections.views import Views
 from projections.work_queue import WorkQueueProjection
+
+if TYPE_CHECKING:
+    from infrastructure.backup.operations import Operations
 
 log = logging.getLogger(__name__)
 
@@ -345,3 +351,51 @@ def run_jira_sandbox(host: str, port: int, db: Path) -> None:
     from infrastructure.jira_sandbox import run_sandbox
 
     run_sandbox(host, port, db)
+
+
+def operations(container: Container) -> Operations:
+    """Backup, restore and verify of this container's store (`ticketforge backup` ...)."""
+    from infrastructure.backup.operations import Operations
+
+    settings = container.settings
+    if not isinstance(container.store, SqlReadModelStore):
+        raise TypeError("backups compare read models on the SQL store")
+    key = settings.cipher_key.get_secret_value() if settings.cipher_key else None
+    return Operations(
+        container.app,
+        container.store,
+        all_projections,
+        cipher_key=key or None,
+        readmodels_db=settings.data_dir / "readmodels.db",
+        conninfo=settings.postgres_conninfo() if settings.uses_postgres else None,
+    )
+
+
+def rebuild_after_restore(container: Container, rebuilt: Callable[[str, int], None]) -> None:
+    """Every read model from event 1; the projections that publish start from event 1 too
+    (the old history's progress is too old to be sent; its tasks end at once)."""
+    from projections.progress import ProgressProjection
+    from projections.task_dispatch import TaskDispatchProjection
+
+    for bus in (ProgressProjection, TaskDispatchProjection):
+        container.store.drop_projection(bus.name, bus.tables)
+    for name, projection in container.projector.projections.items():
+        if projection.rebuildable:
+            rebuilt(name, container.projector.rebuild(name))
+
+
+def rotate_key(
+    settings: Settings, progress: ProgressReport, batch_size: int = REKEY_BATCH
+) -> RotationReport:
+    """Re-encrypt every stored event and snapshot from CIPHER_KEY to CIPHER_KEY_NEW."""
+    from infrastructure.backup.operations import rotate_store_key
+
+    new = settings.model_copy(update={"cipher_key": settings.cipher_key_new})
+    return rotate_store_key(
+        settings.eventsourcing_env(),
+        new.eventsourcing_env(),
+        readmodels_db=settings.data_dir / "readmodels.db",
+        conninfo=settings.postgres_conninfo() if settings.uses_postgres else None,
+        progress=progress,
+        batch_size=batch_size,
+    )

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     postgres_user: str = Field("ticketforge", alias="POSTGRES_USER")
     postgres_password: SecretStr = Field(SecretStr(""), alias="POSTGRES_PASSWORD")
     cipher_key: SecretStr | None = Field(None, alias="CIPHER_KEY")
+    # Only `ticketforge rotate-key` reads it: the key it re-encrypts every event with.
+    cipher_key_new: SecretStr | None = Field(None, alias="CIPHER_KEY_NEW")
 
     nats_url: str | None = Field(None, alias="NATS_URL")
     # Without NATS_URL, `serve` and `demo` run a nats-server of their own (off: no live progress).
@@ -55,6 +57,7 @@ class Settings(BaseSettings):
         "openai_api_key",
         "openai_base_url",
         "cipher_key",
+        "cipher_key_new",
         mode="before",
     )
     @classmethod

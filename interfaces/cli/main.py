@@ -23,11 +23,13 @@ from application.inventory.parse import parse_inventory
 from application.progress import Progress as GenerationProgress
 from application.users import User, UserExistsError
 from interfaces.bootstrap import BUS_PROJECTIONS, Container, bootstrap
+from interfaces.cli import operations
 from interfaces.settings import Settings
 
 app = typer.Typer(help="Turn a Drupal site's configuration inventory into a Jira backlog.")
 users_app = typer.Typer(help="Manage API users.")
 app.add_typer(users_app, name="users")
+operations.register(app)  # backup, restore, verify, rotate-key
 console = Console()
 
 
