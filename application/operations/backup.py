@@ -47,7 +47,7 @@ def key_id(cipher_key: str | None) -> str | None:
 
 
 class KeyMismatchError(Exception):
-    """The backup's states are encrypted with another key than the configured one."""
+    """The backup's events cannot be read with the configured key (or by this version)."""
 
 
 def take_backup(
@@ -212,10 +212,19 @@ def restore_backup(
     `decode` is tried on the first event of each batch while checking: a backup whose
     events this version cannot read (another key, an unknown event class) is refused
     before anything is written."""
-    manifest = read_backup(open_source(), on_events=lambda b: decode(_first(b)), progress=progress)[
-        0
-    ]
+    failures: list[str] = []
+
+    def try_decode(batch: EventBatch) -> None:
+        if not failures:
+            try:
+                decode(_first(batch))
+            except Exception as exc:
+                failures.append(f"event {batch.ids[0]}: {exc}")
+
+    manifest = read_backup(open_source(), on_events=try_decode, progress=progress)[0]
     check_key(manifest, cipher_key_id)
+    if failures:
+        raise KeyMismatchError(f"The backup's events cannot be read here ({failures[0]}).")
     counts = history.counts()
     if not counts.empty:
         raise StoreNotEmptyError(counts)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,13 @@ from application.operations.backup import (
     take_backup,
 )
 from application.operations.batch import EventBatch
-from application.operations.port import Manifest, ProgressReport, StoredHistory, no_progress
+from application.operations.port import (
+    BackupFileError,
+    Manifest,
+    ProgressReport,
+    StoredHistory,
+    no_progress,
+)
 from application.operations.rekey import BATCH as REKEY_BATCH
 from application.operations.rekey import RotationReport, rotate_key
 from application.operations.verify import Report, verify_backup, verify_store
@@ -123,13 +130,16 @@ class Operations:
         # Decoding needs the file's key, which its manifest (at the end) names: its first
         # event is tried first, and the rest decoded only if that one decodes.
         probe_error: str | None = None
-        for kind, data in BackupFileReader(path).sections():
+        sections = iter(BackupFileReader(path).sections())
+        with contextlib.suppress(BackupFileError):  # the check below reports it
+            kind, data = next(sections, ("users", []))
             if kind == "events" and isinstance(data, EventBatch):
                 try:
                     self.decode(EventBatch.from_rows(data.rows()[:1]))
                 except Exception as exc:
                     probe_error = str(exc) or type(exc).__name__
-            break
+        if isinstance(sections, Generator):
+            sections.close()
         return verify_backup(
             BackupFileReader(path),
             name=str(path),

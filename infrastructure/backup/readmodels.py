@@ -104,7 +104,11 @@ class ReadModelComparison:
             live = _rows(self.live, projection)
             if self.live.position(name) != position:
                 continue  # it moved while we read: again, at its new position
-            if runner.pump(name, until=position) != position:
+            try:
+                reached = runner.pump(name, until=position)
+            except Exception as exc:  # an event that does not decode, say: reported above
+                return Finding("error", f"read model {name}", f"cannot be rebuilt: {exc}")
+            if reached != position:
                 return Finding(
                     "warning",
                     f"read model {name}",
