@@ -1,12 +1,20 @@
-"""Revisions of a session's inventory and what they do to its tickets, without storage."""
+"""Revisions of a session's inventory and what they do to its tickets (the old stored
+shapes on the in-memory event store)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 
+from application.sessions import TicketForge
+from application.transcodings import TicketTable, tag_containers
+from application.unit_of_work import get
 from domain.errors import ConflictError, NotFoundError
 from domain.inventory import InventoryEntity, Kind
 from domain.revision import compare_inventories, entity_changes, merge_changes
@@ -360,3 +368,114 @@ def test_a_field_entity_is_matched_by_its_config_name() -> None:
 
     ticket = session.tickets[ticket_id_for(session.id, field.config_name)]
     assert ticket.redraft_pending
+
+
+# --- old stored shapes ------------------------------------------------------------------------
+
+BEFORE_REVISIONS = ("revision", "removed_entities", "backlog_started")
+TICKET_FIELDS_BEFORE_REVISIONS = (
+    "drafted_version",
+    "redraft_pending",
+    "source_changed",
+    "obsolete",
+)
+
+
+def test_tickets_written_before_revisions_load_with_the_new_fields_at_their_defaults() -> None:
+    session = generated([bundle("a")])
+    table = tag_containers(session.tickets)
+    fields = table["_data_"]["fields"]
+    kept = [i for i, name in enumerate(fields) if name not in TICKET_FIELDS_BEFORE_REVISIONS]
+    old = {
+        "fields": [fields[i] for i in kept],
+        "rows": [[row[i] for i in kept] for row in table["_data_"]["rows"]],
+    }
+
+    (ticket,) = TicketTable().decode(old).values()
+
+    assert ticket == session.tickets[ticket.id]
+    assert (ticket.drafted_version, ticket.redraft_pending) == (1, False)
+    assert (ticket.source_changed, ticket.obsolete) == (None, False)
+
+
+@pytest.fixture
+def app() -> TicketForge:
+    return TicketForge(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+def test_a_v1_ticket_generated_event_is_a_first_draft(app: TicketForge) -> None:
+    session = new_session()
+    upload(session, [bundle("a")])
+    task = uuid4()
+    session.request_generation(task, "offline", "alice")
+    session.start_generation(task, 1, "worker")
+    app.save(session)
+    ticket_id = tid(session, "a")
+    v1_state = {
+        "timestamp": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "originator_topic": get_topic(Session),
+        "task_id": task,
+        "ticket_id": ticket_id,
+        "config_name": "node.type.a",
+        **DRAFT,
+        "generator": "offline",
+        "user_order": 1,
+        "depends_on": [],
+        "usage": {},
+        "actor": "worker",
+    }  # no class_version, no ticket_version: the v1 shape
+    app.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=session.id,
+                originator_version=session.version + 1,
+                topic=get_topic(Session.TicketGenerated),
+                state=app.mapper.transcoder.encode(v1_state),
+            )
+        ]
+    )
+
+    loaded = get(app, Session, session.id)
+
+    ticket = loaded.tickets[ticket_id]
+    assert (ticket.version, ticket.drafted_version, ticket.edited) == (1, 1, False)
+    generated_events = [
+        e for e in app.events.get(session.id) if isinstance(e, Session.TicketGenerated)
+    ]
+    assert generated_events[0].ticket_version == 1
+
+
+def v1_snapshot(session: Session) -> Snapshot:
+    """A snapshot of `session` as the release before revisions stored it."""
+    state = dict(Session.Snapshot.take(session).state)
+    for name in BEFORE_REVISIONS:
+        del state[name]
+    state.pop("class_version")
+    return Snapshot(
+        originator_id=session.id,
+        originator_version=session.version,
+        timestamp=datetime(2024, 1, 2, tzinfo=UTC),
+        topic=get_topic(Session),
+        state=state,
+    )
+
+
+@pytest.mark.parametrize("reviewed", [True, False])
+def test_a_v1_snapshot_loads_and_takes_revisions(app: TicketForge, reviewed: bool) -> None:
+    session = generated([bundle("a"), bundle("b")]) if reviewed else new_session()
+    if not reviewed:
+        upload(session, [bundle("a")])
+    session.revision = 0  # v1 recorded no revisions
+    app.save(session)
+    assert app.snapshots is not None
+    app.snapshots.put([v1_snapshot(session)])
+
+    loaded = get(app, Session, session.id)
+
+    assert loaded.revision == 0 and loaded.removed_entities == {}
+    assert loaded.backlog_started is reviewed
+    if reviewed:
+        loaded.edit_ticket(tid(loaded, "a"), {"title": "Mine"}, None, "alice")
+        upload(loaded, [described("a", "x")])
+        assert loaded.revision == 1 and loaded.tickets[tid(loaded, "a")].source_changed
+        assert loaded.tickets[tid(loaded, "b")].obsolete
