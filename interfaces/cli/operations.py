@@ -51,7 +51,7 @@ def _fail(message: str) -> typer.Exit:
 
 @contextmanager
 def _progress() -> Iterator[ProgressReport]:
-    """A bar per stage on a terminal; elsewhere a line per stage and second (logs, CI)."""
+    """A bar per stage on a terminal; elsewhere lines (logs, CI)."""
     if console.is_terminal:
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -70,13 +70,17 @@ def _progress() -> Iterator[ProgressReport]:
 
             yield show
         return
-    printed: dict[str, float] = {}
+    printed: dict[str, tuple[float, int]] = {}
 
     def log(stage: str, done: int, total: int | None) -> None:
+        """A line when a stage starts, ends, every second and every tenth of the way."""
         now = time.monotonic()
-        if stage in printed and now - printed[stage] < 1.0 and done != total:
-            return
-        printed[stage] = now
+        tenth = 10 * done // total if total else 0
+        if stage in printed and done != total:
+            when, step = printed[stage]
+            if now - when < 1.0 and tenth == step:
+                return
+        printed[stage] = (now, tenth)
         print(f"{stage}: {done:,}" + (f"/{total:,}" if total is not None else ""), flush=True)
 
     yield log
@@ -230,7 +234,8 @@ def rotate_key_command(
     console.print(table)
     console.print(
         "Every event and snapshot is now readable with CIPHER_KEY_NEW only. Set CIPHER_KEY "
-        "to that key, unset CIPHER_KEY_NEW, then start the processes again."
+        "to that key, unset CIPHER_KEY_NEW, then start the processes again.",
+        soft_wrap=True,
     )
     sys.stdout.flush()
 
