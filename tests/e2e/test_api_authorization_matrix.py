@@ -41,6 +41,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", S): SESSION,
     ("POST", S + "/files"): SESSION,
     ("GET", S + "/entities"): SESSION,
+    ("GET", S + "/revisions"): SESSION,
+    ("GET", S + "/revisions/{number}"): SESSION,
+    ("POST", T + "/redraft"): SESSION,
+    ("DELETE", T + "/flags/source_changed"): SESSION,
     ("POST", S + "/process"): SESSION,
     ("POST", S + "/process/retry"): SESSION,
     ("POST", S + "/process/cancel"): SESSION,
@@ -55,6 +59,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("POST", S + "/adf-validation"): SESSION,
     ("POST", S + "/export"): SESSION,
     ("GET", S + "/export/status"): SESSION,
+    ("GET", S + "/export/plan"): SESSION,
     ("POST", S + "/export/retry"): SESSION,
     ("GET", S + "/export/manual-fixes"): SESSION,
     ("POST", S + "/export/manual-fixes/{fix_id}/resolve"): SESSION,
@@ -113,6 +118,7 @@ def _request_for(
         depends_on=tickets[0]["id"],
         fix_id=uuid4(),
         export_id=uuid4(),
+        number=1,
         name="audit",
     )
     bodies: dict[tuple[str, str], dict[str, Any]] = {
