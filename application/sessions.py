@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import EnvType, strtobool
 
 from application.adf import check_ticket
+from application.export.plan import carry_forward
 from application.inventory.model import ParsedInventory
 from application.replay import QuickRepository, SnapshotCompressor, replay_events
 from application.transcodings import TicketForgeTranscoder, register_transcodings
@@ -441,24 +442,19 @@ class TicketForge(Application[UUID]):
         return export
 
     def request_export(self, session_id: UUID, user: User) -> tuple[Export, bool, CommandResult]:
-        """Start the session's export; a request while one runs returns the running one."""
+        """Start the session's export; a request while one runs returns the running one.
+        After a completed export, the new one brings Jira in step with the session (see
+        `application.export.plan`): it creates, updates, links, unlinks, marks obsolete."""
 
         def work() -> tuple[list[Aggregate], tuple[Export, bool, int]]:
             session = self.load_session(session_id, user)
             if session.stage == Stage.EXPORTING and session.export_id is not None:
                 return [], (self.load_export(session.export_id), True, session.version)
+            previous = self.load_export(session.export_id) if session.export_id else None
             task_id = uuid4()
             export_id = Export.create_id(session.id, task_id)
             session.request_export(export_id, user.name)
-            tickets = session.tickets_in_export_order()
-            plan = [
-                {
-                    "ticket_id": str(t.id),
-                    "order": i,
-                    "depends_on": sorted(str(d) for d in t.depends_on if d in session.tickets),
-                }
-                for i, t in enumerate(tickets, 1)
-            ]
+            plan, carried = carry_forward(session, previous)
             export = Export(
                 session_id=session.id,
                 task_id=task_id,
@@ -466,6 +462,7 @@ class TicketForge(Application[UUID]):
                 issue_type=session.issue_type,
                 content_version=session.content_version,
                 plan=plan,
+                carried=carried,
                 actor=user.name,
             )
             return [session, export], (export, False, 0)
@@ -495,10 +492,16 @@ class TicketForge(Application[UUID]):
         return export, CommandResult(session_id, _position(recordings), 0)
 
     def resolve_manual_fix(
-        self, session_id: UUID, fix_id: UUID, note: str | None, user: User
+        self,
+        session_id: UUID,
+        fix_id: UUID,
+        note: str | None,
+        user: User,
+        choice: str | None = None,
     ) -> CommandResult:
+        """Mark a manual fix done; a conflict with a choice (`keep_jira`, `overwrite`)."""
         return self.update_export(
-            session_id, user, lambda e: e.resolve_manual_fix(fix_id, note, user.name)
+            session_id, user, lambda e: e.resolve_manual_fix(fix_id, note, user.name, choice)
         )
 
     def record_sync(

@@ -73,6 +73,8 @@ class Export(Aggregate):
     @staticmethod
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         state.setdefault("previous_export_id", None)
+        state.setdefault("recover_after", None)
+        state.setdefault("retired", {})
         state.setdefault("sent", {})
         state.setdefault("updated", {})
         state.setdefault("conflicts", {})
@@ -157,6 +159,12 @@ class Export(Aggregate):
                 carried=True,
             )
             self.sent[ticket_id] = dict(raw.get("sent") or {})
+        # issues of tickets no longer in the plan (their entity left the site)
+        self.retired: dict[UUID, dict[str, Any]] = {
+            UUID(str(r["ticket_id"])): dict(r) for r in carried.get("retired", ())
+        }
+        for ticket_id, retired in self.retired.items():
+            self.sent[ticket_id] = dict(retired.get("sent") or {})
         self.links.update((UUID(str(t)), UUID(str(d))) for t, d in carried.get("links", ()))
         # [ticket id, depends on, blocker key, blocked key]
         self.to_unlink: list[list[str]] = [list(u) for u in carried.get("unlink", ())]
@@ -165,6 +173,10 @@ class Export(Aggregate):
         self.to_mark_obsolete: list[dict[str, Any]] = [dict(o) for o in carried.get("obsolete", ())]
         self.obsolete: set[UUID] = {UUID(str(t)) for t in carried.get("obsolete_done", ())}
         self.force: set[UUID] = {UUID(str(t)) for t in carried.get("force", ())}
+        # after a failed export: the issues it may have made unrecorded are above this
+        self.recover_after: int | None = carried.get("recover_after")
+        if self.recover_after is not None:
+            self.key_watermark = self.recover_after
         self.updated: dict[UUID, dict[str, Any]] = {}  # ticket -> what was sent
         self.conflicts: dict[UUID, dict[str, Any]] = {}
 

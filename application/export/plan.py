@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the application imports this module (carry_forward)
     from application.users import User
 
 TEXT_FIELDS = ("summary", "description", "labels")
+IDENTITY = ("ticket_id", "key", "url", "jira_id")
 
 
 # --- what was sent ------------------------------------------------------------------
@@ -108,45 +109,53 @@ def export_plan_items(session: Session) -> list[dict[str, Any]]:
 def carry_forward(
     session: Session, previous: Export | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The next export's plan and what it carries from the last completed export."""
+    """The next export's plan and what it carries from the session's last export:
+    a completed one, or a failed one that a revision of the inventory left behind (its
+    recorded issues are real; those it may have made unrecorded are looked for)."""
     plan = export_plan_items(session)
-    if previous is None or previous.status != "completed":
+    if previous is None or previous.status not in ("completed", "failed"):
         return plan, {}
     in_plan = {UUID(str(p["ticket_id"])) for p in plan}
     sent = _sent_after_choices(previous)
-    issues = []
-    for ticket_id, issue in previous.issues.items():
-        if ticket_id in in_plan:
-            issues.append(
-                {
-                    "ticket_id": str(ticket_id),
-                    "key": issue.key,
-                    "url": issue.url,
-                    "jira_id": issue.jira_id,
-                    "sent": sent.get(ticket_id, {}),
-                }
-            )
-    existing = previous.links - previous.unlinked
-    wanted = {(UUID(str(p["ticket_id"])), UUID(str(d))) for p in plan for d in p["depends_on"]}
-    keys = {t: i.key for t, i in previous.issues.items()}
-    obsolete_done = {t for t in previous.obsolete if t not in in_plan}
-    obsolete = [
-        {"ticket_id": str(t), "key": i.key, "url": i.url}
+    # every issue earlier exports made: those of tickets in the plan, and those of
+    # tickets that left it (marked obsolete, or still to be): an entity that comes back
+    # gets its old issue again, never a second one
+    known: dict[UUID, dict[str, Any]] = {
+        t: {"ticket_id": str(t), "key": i.key, "url": i.url, "jira_id": i.jira_id}
         for t, i in previous.issues.items()
-        if t not in in_plan and t not in obsolete_done
-    ]
+    }
+    for raw in [*previous.retired.values(), *previous.to_mark_obsolete]:
+        known.setdefault(UUID(str(raw["ticket_id"])), {k: raw.get(k, "") for k in IDENTITY})
+    issues = [{**known[t], "sent": sent.get(t, {})} for t in known if t in in_plan]
+    retired = [{**known[t], "sent": sent.get(t, {})} for t in known if t not in in_plan]
+    marked = previous.obsolete
+    # links in Jira: those recorded, less those removed, plus those a failed export
+    # did not get to remove
+    existing = (previous.links - previous.unlinked) | {
+        (t, d) for t, d, _, _ in previous.pending_unlinks()
+    }
+    wanted = {(UUID(str(p["ticket_id"])), UUID(str(d))) for p in plan for d in p["depends_on"]}
+    keys = {t: str(i["key"]) for t, i in known.items()}
     return plan, {
         "previous_export_id": str(previous.id),
         "issues": issues,
+        "retired": retired,
         "links": sorted([str(t), str(d)] for t, d in existing & wanted),
         "unlink": sorted(
             [str(t), str(d), keys[d], keys[t]]
             for t, d in existing - wanted
             if t in keys and d in keys
         ),
-        "obsolete": obsolete,
-        "obsolete_done": sorted(str(t) for t in obsolete_done),
+        "obsolete": [
+            {k: r[k] for k in ("ticket_id", "key", "url")}
+            for r in retired
+            if UUID(r["ticket_id"]) not in marked
+        ],
+        "obsolete_done": sorted(str(t) for t in marked if t not in in_plan),
         "force": sorted(str(t) for t in _overwrites(previous) if t in in_plan),
+        # A failed export (its session revised since) may have made issues it never
+        # recorded: the new export looks for them after the same watermark first.
+        "recover_after": previous.key_watermark if previous.status == "failed" else None,
     }
 
 

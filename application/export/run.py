@@ -236,7 +236,7 @@ class _RunState:
         if self.export.key_watermark is None and not self.export.created_here():
             number = self.finder.highest_key_number()
             self.save(lambda export: export.note_key_watermark(number, EXPORTER))
-        if self.export.runs > 1 or self.export.retries > 0:
+        if self.export.runs > 1 or self.export.retries > 0 or self.export.recover_after is not None:
             self.report("Looking for issues created by an earlier attempt")
             self.phase("recover", self.recover_earlier_run)
         self.phase("create", self.create_issues)
