@@ -76,6 +76,9 @@ class SandboxStats:
                 "attachments_uploaded": self._events["attachments_uploaded"],
                 "links_created": self._events["links_created"],
                 "sprint_moves": self._events["sprint_moves"],
+                "issues_updated": self._events["issues_updated"],
+                "links_deleted": self._events["links_deleted"],
+                "comments_added": self._events["comments_added"],
                 "timing": {
                     route: {
                         "first_request": first,

@@ -191,5 +191,10 @@ def test_revise_plan_and_reexport_through_a_sigkill(
         assert len(comments) == 1, (key, comments)  # never twice, whatever the kill hit
         assert sandbox.blocks_links(key) == []
     assert len(exported_events(container, second.id, Export.IssueMarkedObsolete)) == 3
-    print("plan:", (tmp_path / "plan.json").read_text()[:4000])
-    print("sandbox:", {k: stats.get(k) for k in ("issues_created", "links_created")}, stats)
+    assert stats["comments_added"] == 3 and stats["links_deleted"] == plan["unlink"]["count"]
+    kinds = ("create", "update", "link", "unlink", "obsolete", "conflicts")
+    shown = {k: plan[k]["count"] for k in kinds}
+    shown |= {"requests": plan["requests"], "estimated_seconds": plan["estimated_seconds"]}
+    print("plan:", json.dumps(shown))
+    sandbox_counts = ("issues_created", "issues_updated", "links_created", "links_deleted")
+    print("sandbox:", {k: stats.get(k) for k in (*sandbox_counts, "comments_added")})
