@@ -6,6 +6,7 @@ from functools import singledispatchmethod
 from typing import Any, ClassVar
 from uuid import UUID
 
+from domain.export import Export
 from domain.inventory import InventoryEntity
 from domain.session import MAX_GENERATION_RETRIES, Session
 from projections.base import Projection
@@ -15,7 +16,12 @@ TABLE = "sessions"
 
 
 # Per-ticket flags the session shows: flag -> the document's map of ticket ids.
-FLAG_MAPS = {"source_changed": "source_changed_tickets", "obsolete": "obsolete_tickets"}
+FLAG_MAPS = {
+    "source_changed": "source_changed_tickets",
+    "obsolete": "obsolete_tickets",
+    "conflict": "conflict_tickets",  # a person edited the issue in Jira (latest export)
+}
+EXPORT_OWNERS = "session_export_owners"  # export id, conflict fix id -> session (ticket)
 
 
 def validation_state(doc: dict[str, Any]) -> str:
@@ -57,6 +63,7 @@ def public_view(doc: dict[str, Any]) -> dict[str, Any]:
         "ready": ready,
         "obsolete": len(obsolete),
         "source_changed": len(doc.get("source_changed_tickets", {})),
+        "conflict": len(doc.get("conflict_tickets", {})),
     }
     blockers = []
     if doc["stage"] != "review":
@@ -102,11 +109,47 @@ def process_status_view(doc: dict[str, Any]) -> dict[str, Any]:
 
 class SessionsProjection(Projection):
     name: ClassVar[str] = "sessions"
-    tables: ClassVar[tuple[str, ...]] = (TABLE,)
+    tables: ClassVar[tuple[str, ...]] = (TABLE, EXPORT_OWNERS)
 
     @singledispatchmethod
     def process(self, event: Any, tx: ViewTransaction) -> None:
         """Events this read model does not show."""
+
+    @process.register
+    def _export_created(self, event: Export.ExportRequested, tx: ViewTransaction) -> None:
+        session = str(event.session_id)
+        tx.put(EXPORT_OWNERS, str(event.originator_id), {"session_id": session}, partition=session)
+        doc = tx.get(TABLE, session)
+        if doc is not None and doc.get("conflict_tickets"):
+            doc["conflict_tickets"] = {}  # the new export checks them again
+            self._save(tx, doc)
+
+    @process.register
+    def _conflict(self, event: Export.ManualFixRecorded, tx: ViewTransaction) -> None:
+        owner = tx.get(EXPORT_OWNERS, str(event.originator_id))
+        if event.kind != "conflict" or event.ticket_id is None or owner is None:
+            return
+        doc = tx.get(TABLE, owner["session_id"])
+        if doc is None:
+            return
+        ticket = str(event.ticket_id)
+        doc.setdefault("conflict_tickets", {})[ticket] = str(event.fix_id)
+        self._save(tx, doc)
+        tx.put(
+            EXPORT_OWNERS,
+            f"fix:{event.fix_id}",
+            {"session_id": owner["session_id"], "ticket_id": ticket},
+            partition=owner["session_id"],
+        )
+
+    @process.register
+    def _conflict_resolved(self, event: Export.ManualFixResolved, tx: ViewTransaction) -> None:
+        fix = tx.get(EXPORT_OWNERS, f"fix:{event.fix_id}")
+        doc = tx.get(TABLE, fix["session_id"]) if fix is not None else None
+        if fix is None or doc is None:
+            return
+        doc.get("conflict_tickets", {}).pop(fix["ticket_id"], None)
+        self._save(tx, doc)
 
     def _load(self, tx: ViewTransaction, event: Any) -> dict[str, Any]:
         doc = tx.get(TABLE, str(event.originator_id))

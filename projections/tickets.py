@@ -6,6 +6,7 @@ from functools import singledispatchmethod
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
+from domain.export import Export
 from domain.inventory import InventoryEntity
 from domain.ordering import export_order
 from domain.session import Session
@@ -15,10 +16,12 @@ from projections.store import ReadModelStore, ViewTransaction
 TABLE = "tickets"
 ENTITIES = "entities"
 SESSION_DEFAULTS = "ticket_defaults"
+CONFLICT_FIXES = "ticket_conflict_fixes"  # conflict manual fix id -> its ticket
 
 # What a ticket can be flagged (its `flags`): its entity changed after a person edited
-# it, or its entity left the inventory.
-TICKET_FLAGS = ("source_changed", "obsolete")
+# it, its entity left the inventory, or a person edited its issue in Jira since we last
+# wrote it (an unresolved conflict of the latest export).
+TICKET_FLAGS = ("source_changed", "obsolete", "conflict")
 
 
 def with_flag(doc: dict[str, Any], flag: str, on: bool) -> None:
@@ -32,7 +35,7 @@ def with_flag(doc: dict[str, Any], flag: str, on: bool) -> None:
 
 class TicketsProjection(Projection):
     name: ClassVar[str] = "tickets"
-    tables: ClassVar[tuple[str, ...]] = (TABLE, ENTITIES, SESSION_DEFAULTS)
+    tables: ClassVar[tuple[str, ...]] = (TABLE, ENTITIES, SESSION_DEFAULTS, CONFLICT_FIXES)
 
     @singledispatchmethod
     def process(self, event: Any, tx: ViewTransaction) -> None:
@@ -131,6 +134,40 @@ class TicketsProjection(Projection):
         doc = self._get(tx, event.ticket_id)
         with_flag(doc, flag, on)
         return doc
+
+    @process.register
+    def _export_requested(self, event: Export.ExportRequested, tx: ViewTransaction) -> None:
+        """A new export checks every issue again: the last one's conflicts are its own."""
+        for fix in tx.partition(CONFLICT_FIXES, str(event.session_id)):
+            doc = tx.get(TABLE, fix["ticket_id"])
+            if doc is not None:
+                with_flag(doc, "conflict", False)
+                self._put(tx, doc)
+            tx.delete(CONFLICT_FIXES, fix["fix_id"])
+
+    @process.register
+    def _conflict(self, event: Export.ManualFixRecorded, tx: ViewTransaction) -> None:
+        if event.kind != "conflict" or event.ticket_id is None:
+            return
+        doc = self._get(tx, event.ticket_id)
+        with_flag(doc, "conflict", True)
+        self._put(tx, doc)
+        tx.put(
+            CONFLICT_FIXES,
+            str(event.fix_id),
+            {"ticket_id": str(event.ticket_id), "fix_id": str(event.fix_id)},
+            partition=doc["session_id"],
+            sort=0,
+        )
+
+    @process.register
+    def _conflict_resolved(self, event: Export.ManualFixResolved, tx: ViewTransaction) -> None:
+        fix = tx.get(CONFLICT_FIXES, str(event.fix_id))
+        if fix is None:
+            return  # not a conflict
+        doc = self._get(tx, UUID(fix["ticket_id"]))
+        with_flag(doc, "conflict", False)
+        self._put(tx, doc)
 
     @process.register
     def _flagged(self, event: Session.TicketFlaggedSourceChanged, tx: ViewTransaction) -> None:

@@ -41,7 +41,7 @@ class TicketPatch(BaseModel):
 
 
 # The flags a ticket can carry (`projections.tickets.TICKET_FLAGS`).
-TicketFlag = Literal["source_changed", "obsolete"]
+TicketFlag = Literal["source_changed", "obsolete", "conflict"]
 
 
 class TicketOrder(BaseModel):

@@ -411,3 +411,57 @@ def test_a_running_export_shows_its_eta(xapi: Api, sandbox: Sandbox) -> None:
     assert wait_export(xapi, session_id, started["task_id"])["status"] == "completed"
     assert seen, "the run never showed an ETA"
     assert seen == sorted(seen, reverse=True)
+
+
+def test_a_reexport_through_the_api_plan_conflict_flag_and_its_resolution(
+    xapi: Api, sandbox: Sandbox
+) -> None:
+    """GET /export/plan, a re-export with POST /export, the conflict a person's edit in
+    Jira causes (a manual fix, the ticket flagged `conflict`, the session's flags), and
+    its resolution (a choice is required; keep_jira clears the flag)."""
+    session_id, tickets = ready_session(xapi)
+    plan = xapi.get(url(session_id, "/export/plan"))
+    assert plan.status_code == 200, plan.text
+    assert plan.json()["create"]["count"] == 49 and plan.json()["previous_export_id"] is None
+    first = wait_export(xapi, session_id, start(xapi, session_id)["task_id"])
+    assert first["status"] == "completed", first
+    rows = xapi.get(url(session_id, "/export/summary")).json()["jira_tickets"]
+    key = next(r["jira_key"] for r in rows if r["ticket_id"] == tickets[5]["id"])
+
+    ticket = xapi.get(url(session_id, f"/tickets/{tickets[5]['id']}")).json()
+    edited = xapi.patch(
+        url(session_id, f"/tickets/{ticket['id']}"),
+        json={"title": "A better title", "version": ticket["version"]},
+    )
+    assert edited.status_code == 200, edited.text
+    sandbox.work(key, summary="A person's own title")
+    mark_ready(xapi, session_id)
+    validate(xapi, session_id)
+    plan = xapi.get(url(session_id, "/export/plan")).json()
+    assert plan["create"]["count"] == 0 and plan["update"]["count"] == 0
+    assert [c["key"] for c in plan["conflicts"]["items"]] == [key]
+    assert plan["conflicts"]["items"][0]["fields"]["summary"] == [
+        "A person's own title",
+        "A better title",
+    ]
+
+    second = wait_export(xapi, session_id, start(xapi, session_id)["task_id"])
+    assert second["status"] == "completed", second
+    assert second["conflicts"] == 1 and second["issues_carried"] == 49
+    assert second["jira_tickets_created"] == 0
+    assert sandbox.issue(key, "summary")["summary"] == "A person's own title"
+    flagged = xapi.get(url(session_id, "/tickets?flag=conflict")).json()["tickets"]
+    assert [t["id"] for t in flagged] == [tickets[5]["id"]]
+    session = xapi.get(url(session_id)).json()
+    assert session["flags"]["conflict"] == [tickets[5]["id"]]
+    assert session["counts"]["conflict"] == 1
+    fixes = xapi.get(url(session_id, "/export/manual-fixes")).json()
+    fix = next(f for f in fixes["fixes"] if f["kind"] == "conflict")
+    resolve = url(session_id, f"/export/manual-fixes/{fix['fix_id']}/resolve")
+    assert_error(xapi.post(resolve, json={"note": "?"}), 422, "keep_jira")
+    done = xapi.post(resolve, json={"choice": "keep_jira"})
+    assert done.status_code == 200, done.text
+    assert done.json()["choice"] == "keep_jira"
+    assert xapi.get(url(session_id, "/tickets?flag=conflict")).json()["tickets"] == []
+    plan = xapi.get(url(session_id, "/export/plan")).json()
+    assert plan["update"]["count"] == 0 and plan["conflicts"]["count"] == 0

@@ -27,6 +27,7 @@ class SessionCounts(Answer):
     ready: int = Field(description="Ready tickets among those that go to Jira (not obsolete)")
     obsolete: int = 0
     source_changed: int = 0
+    conflict: int = Field(0, description="Issues a person edited in Jira (latest export)")
 
 
 class ValidationRun(Answer):
