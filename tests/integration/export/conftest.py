@@ -11,7 +11,13 @@ import pytest
 from infrastructure.jira_sandbox import SandboxServer
 from interfaces.bootstrap import Container, bootstrap
 from tests.conftest import make_settings
-from tests.integration.export.support import jira_env
+from tests.integration.export.support import (
+    LATENCY_MS,
+    LEASE_S,
+    Sandbox,
+    jira_env,
+    start_sandbox,
+)
 
 
 @pytest.fixture
@@ -29,3 +35,37 @@ def container(
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture
+def slow_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A sandbox answering LATENCY_MS late, so a worker can be killed mid-export."""
+    server = start_sandbox(tmp_path, latency_ms=LATENCY_MS)
+    admin = Sandbox(server)
+    try:
+        yield admin
+    finally:
+        admin.close()
+        server.stop()
+
+
+@pytest.fixture
+def queue_only_container(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, slow_sandbox: Sandbox
+) -> Iterator[Container]:
+    """The test's container: event store, read models and projector, but no worker
+    (worker processes, started by the test, run the tasks)."""
+    settings = make_settings(
+        backend,
+        tmp_path,
+        request,
+        TICKETFORGE_EMBEDDED_WORKERS=0,
+        TICKETFORGE_EMBEDDED_NATS=False,
+        TICKETFORGE_TASK_LEASE_S=LEASE_S,
+        **jira_env(slow_sandbox.server),
+    )
+    container = bootstrap(settings)
+    try:
+        yield container
+    finally:
+        container.close()

@@ -24,6 +24,8 @@ from infrastructure.jira_sandbox import LimitConfig, SandboxServer, create_sandb
 from interfaces.bootstrap import Container
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
+LEASE_S = 2  # with worker processes: a dead worker's task goes to another this soon
+LATENCY_MS = 30  # the slow sandbox's answers, so a worker can be killed mid-export
 ALICE = User("alice")
 PROJECT = "DEMO"
 DEMO_EMAIL, DEMO_TOKEN = "demo@example.com", "demo-token"

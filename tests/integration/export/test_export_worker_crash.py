@@ -10,21 +10,19 @@ per dependency, whatever moment the kill hit (even between Jira's answer and our
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from domain.export import Export
 from domain.session import Stage
-from interfaces.bootstrap import Container, bootstrap
-from tests.conftest import make_settings
+from interfaces.bootstrap import Container
 from tests.integration.export.support import (
+    LEASE_S,
     Sandbox,
     assert_links_once,
     assert_no_duplicates,
     exported_events,
-    jira_env,
     prepare_session,
     retry_export,
     start_export,
@@ -32,43 +30,6 @@ from tests.integration.export.support import (
     wait_until,
 )
 from tests.support.workers import WorkerProcesses, worker_env
-
-LEASE_S = 2
-LATENCY_MS = 30
-
-
-@pytest.fixture
-def slow_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    from tests.integration.export.support import start_sandbox
-
-    server = start_sandbox(tmp_path, latency_ms=LATENCY_MS)
-    admin = Sandbox(server)
-    try:
-        yield admin
-    finally:
-        admin.close()
-        server.stop()
-
-
-@pytest.fixture
-def queue_only_container(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest, slow_sandbox: Sandbox
-) -> Iterator[Container]:
-    """The test's container: event store, read models and projector, but no worker."""
-    settings = make_settings(
-        backend,
-        tmp_path,
-        request,
-        TICKETFORGE_EMBEDDED_WORKERS=0,
-        TICKETFORGE_EMBEDDED_NATS=False,
-        TICKETFORGE_TASK_LEASE_S=LEASE_S,
-        **jira_env(slow_sandbox.server),
-    )
-    container = bootstrap(settings)
-    try:
-        yield container
-    finally:
-        container.close()
 
 
 @pytest.mark.slow  # two worker processes, 235 issues and 269 links at 30 ms per request

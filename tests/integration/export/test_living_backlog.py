@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
@@ -22,16 +21,15 @@ from application.inventory.model import UploadedFile
 from application.inventory.parse import parse_inventory
 from domain.export import OBSOLETE_LABEL, Export
 from domain.session import Session, Stage
-from interfaces.bootstrap import Container, bootstrap
-from tests.conftest import make_settings
+from interfaces.bootstrap import Container
 from tests.e2e.test_api_revisions import CHANGED, EDITED, REMOVED, revised_nestwatch
 from tests.integration.export.support import (
     ALICE,
+    LEASE_S,
     Sandbox,
     assert_links_once,
     assert_no_duplicates,
     exported_events,
-    jira_env,
     prepare_session,
     start_export,
     wait_export,
@@ -39,43 +37,7 @@ from tests.integration.export.support import (
 )
 from tests.support.workers import WorkerProcesses, worker_env
 
-LEASE_S = 2
-LATENCY_MS = 30
 EDITED_IN_JIRA = "node.type.capture"  # one of the 8 redrafted: a person rewords its issue
-
-
-@pytest.fixture
-def slow_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
-    from tests.integration.export.support import start_sandbox
-
-    server = start_sandbox(tmp_path, latency_ms=LATENCY_MS)
-    admin = Sandbox(server)
-    try:
-        yield admin
-    finally:
-        admin.close()
-        server.stop()
-
-
-@pytest.fixture
-def queue_only_container(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest, slow_sandbox: Sandbox
-) -> Iterator[Container]:
-    """The test's container: event store, read models and projector, but no worker."""
-    settings = make_settings(
-        backend,
-        tmp_path,
-        request,
-        TICKETFORGE_EMBEDDED_WORKERS=0,
-        TICKETFORGE_EMBEDDED_NATS=False,
-        TICKETFORGE_TASK_LEASE_S=LEASE_S,
-        **jira_env(slow_sandbox.server),
-    )
-    container = bootstrap(settings)
-    try:
-        yield container
-    finally:
-        container.close()
 
 
 def by_name(session: Session) -> dict[str, UUID]:
