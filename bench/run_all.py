@@ -84,6 +84,13 @@ BENCHMARKS = [
         "",
         "exports of 1, 5, 20 sessions at once, 3 workers vs 1",
     ),
+    Benchmark(
+        "backup",
+        "bench.backup",
+        19,
+        "≥ 50,000 events/s each way; a file no larger than the events table",
+        "backup and restore of 1,000,000 events on SQLite and PostgreSQL vs the library's log",
+    ),
 ]
 
 

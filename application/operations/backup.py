@@ -185,8 +185,9 @@ def check_key(manifest: Manifest, configured_key_id: str | None) -> None:
     if manifest.key_id is None:
         raise KeyMismatchError(
             "The backup was taken without encryption, but CIPHER_KEY is set: the restored "
-            "events would not be readable. Unset CIPHER_KEY to restore it (encrypt it "
-            "afterwards with `ticketforge rotate-key`)."
+            "events would not be readable. Restore it without CIPHER_KEY and encrypt it "
+            "then (`ticketforge rotate-key` with CIPHER_KEY_NEW), or encrypt the source "
+            "that way first and take a new backup."
         )
     if configured_key_id is None:
         raise KeyMismatchError(

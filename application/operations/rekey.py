@@ -1,28 +1,35 @@
-"""Key rotation: every stored event and snapshot re-encrypted from one AES key to another.
+"""Key rotation: every stored event and snapshot re-encrypted from one AES key to another
+(or encrypted for the first time, when the store had no key).
 
 It runs with the API, workers and projectors stopped (it refuses to start when it can
 tell they are not: connections to the database, live leases) and keeps the store to
 itself meanwhile where the database allows. Each batch is rewritten in a transaction
 of its own, so an interrupted rotation leaves every row whole, under one key or the
-other; run again, it tells them apart (AES-GCM authenticates: the wrong key fails,
-it does not produce garbage), re-encrypts what is left and skips the rest. At the end
+other; run again, it tells them apart (AES-GCM authenticates: the wrong key fails, it
+does not produce garbage), re-encrypts what is left and skips the rest. At the end
 every row is decoded with the new key alone, as the application will.
+
+A state is taken apart and put together the way each side's mapper does it: decrypt
+then decompress, compress then encrypt (with a key, events are compressed too;
+snapshots always are).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from eventsourcing.persistence import Cipher
+from eventsourcing.persistence import Mapper
 
 from application.operations.backup import Decoder
+from application.operations.batch import EventBatch
 from application.operations.port import ProgressReport, StoredHistory, no_progress
 
 BATCH = 2000
-KINDS: tuple[Literal["events", "snapshots"], ...] = ("events", "snapshots")
+Kind = Literal["events", "snapshots"]
+KINDS: tuple[Kind, ...] = ("events", "snapshots")
 
 
 class StoreInUseError(Exception):
@@ -45,17 +52,47 @@ class RotationReport:
     verified: dict[str, int] = field(default_factory=dict)  # decoded with the new key
 
 
+@dataclass(frozen=True)
+class Side:
+    """How one key stores a kind of row (its mapper), and how to decode a batch so."""
+
+    mapper: Mapper[Any]
+    decode: Decoder
+
+    def opens(self, state: bytes) -> bytes | None:
+        """The transcoded state, or None if this side's key does not open it."""
+        if self.mapper.cipher is not None:
+            try:
+                state = self.mapper.cipher.decrypt(state)
+            except ValueError:
+                return None
+        if self.mapper.compressor is not None:
+            try:
+                state = self.mapper.compressor.decompress(state)
+            except Exception:  # not compressed as this side would have: not its state
+                return None
+        return state
+
+    def seal(self, plain: bytes) -> bytes:
+        if self.mapper.compressor is not None:
+            plain = self.mapper.compressor.compress(plain)
+        if self.mapper.cipher is not None:
+            plain = self.mapper.cipher.encrypt(plain)
+        return plain
+
+
 def rotate_key(
     history: StoredHistory,
-    old: Cipher,
-    new: Cipher,
+    old: dict[Kind, Side],
+    new: dict[Kind, Side],
     *,
-    decode: dict[str, Decoder],
     progress: ProgressReport = no_progress,
     batch_size: int = BATCH,
 ) -> RotationReport:
-    """Re-encrypt from `old` to `new`, then decode everything with `decode[kind]`, built
-    on the new key. Resumable: run it again after an interruption."""
+    """Re-encrypt every row from `old` to `new` (whose mappers have a cipher), then decode
+    everything with `new`. Resumable: run it again after an interruption."""
+    if any(side.mapper.cipher is None for side in new.values()):
+        raise KeyRotationError("the new key is missing: rotate-key only encrypts")
     found = history.in_use()
     if found:
         raise StoreInUseError(found)
@@ -67,15 +104,7 @@ def rotate_key(
             report.rotated[kind] = report.already[kind] = 0
             progress(f"re-encrypting {kind}", 0, total)
             for batch in rows.batches(batch_size):
-                states: list[bytes | None] = []
-                for nid, originator, version, _, stored in batch.rows():
-                    try:
-                        plain = old.decrypt(stored)
-                    except ValueError:
-                        _check_new(new, stored, kind, nid, originator, version)
-                        states.append(None)
-                        continue
-                    states.append(new.encrypt(plain))
+                states = _rotated(batch, kind, old[kind], new[kind])
                 changed = sum(s is not None for s in states)
                 if changed:
                     rows.replace(batch, states)
@@ -89,7 +118,7 @@ def rotate_key(
             progress(f"verifying {kind}", 0, total)
             for batch in rows.batches(batch_size):
                 try:
-                    decode[kind](batch)
+                    new[kind].decode(batch)
                 except Exception as exc:
                     raise KeyRotationError(
                         f"after re-encryption, a batch of {kind} does not decode with the new "
@@ -101,15 +130,30 @@ def rotate_key(
     return report
 
 
-def _check_new(
-    new: Cipher, state: bytes, kind: str, nid: int, originator: bytes, version: int
-) -> None:
-    """A state the old key does not open must be one this rotation already wrote."""
-    try:
-        new.decrypt(state)
-    except ValueError:
-        where = f"event {nid}" if kind == "events" else "the snapshot"
-        raise KeyRotationError(
-            f"{where} of {UUID(bytes=originator)} v{version} opens with neither CIPHER_KEY nor "
-            "CIPHER_KEY_NEW: is CIPHER_KEY the store's key?"
-        ) from None
+def _rotated(batch: EventBatch, kind: Kind, old: Side, new: Side) -> list[bytes | None]:
+    """Each row's state under the new key, or None where it is under it already."""
+    states: list[bytes | None] = []
+    unkeyed: list[int] = []  # rows read without a key: checked below, not authenticated
+    for i, (nid, originator, version, _, stored) in enumerate(batch.rows()):
+        if new.opens(stored) is not None:
+            states.append(None)
+            continue
+        plain = old.opens(stored)
+        if plain is None:
+            where = f"event {nid}" if kind == "events" else "the snapshot"
+            raise KeyRotationError(
+                f"{where} of {UUID(bytes=originator)} v{version} opens with neither CIPHER_KEY "
+                "nor CIPHER_KEY_NEW: is CIPHER_KEY the store's key?"
+            )
+        if old.mapper.cipher is None:
+            unkeyed.append(i)
+        states.append(new.seal(plain))
+    if unkeyed:
+        try:  # without a key, nothing proves a state was plain: decode them as they are
+            old.decode(EventBatch.from_rows([batch.rows()[i] for i in unkeyed]))
+        except Exception as exc:
+            raise KeyRotationError(
+                f"CIPHER_KEY is not set, but stored {kind} do not read without a key ({exc}): "
+                "set CIPHER_KEY to the store's key"
+            ) from exc
+    return states

@@ -7,9 +7,7 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.cipher import AESCipher
 from eventsourcing.persistence import Mapper
-from eventsourcing.utils import Environment
 
 from application.operations.backup import (
     Decoder,
@@ -26,7 +24,7 @@ from application.operations.port import (
     no_progress,
 )
 from application.operations.rekey import BATCH as REKEY_BATCH
-from application.operations.rekey import RotationReport, rotate_key
+from application.operations.rekey import Kind, RotationReport, Side, rotate_key
 from application.operations.verify import Report, verify_backup, verify_store
 from application.sessions import TicketForge
 from infrastructure.backup.file import BackupFileReader, BackupFileWriter
@@ -169,27 +167,30 @@ def rotate_store_key(
     progress: ProgressReport = no_progress,
     batch_size: int = REKEY_BATCH,
 ) -> RotationReport:
-    """Re-encrypt the store `env` configures with `new_env`'s key (both have CIPHER_KEY)."""
-    app = TicketForge(env=env)  # the tables' names (created if missing)
+    """Re-encrypt the store `env` configures (with its CIPHER_KEY, or none) with
+    `new_env`'s CIPHER_KEY."""
+    app = TicketForge(env=env)  # the tables' names (created if missing), the old mappers
     try:
         history = history_for(app, readmodels_db, conninfo)
     finally:
         app.close()  # none of our connections may stay open: others are looked for
-    old = AESCipher(Environment(env=env))
-    new = AESCipher(Environment(env=new_env))
-    # The new key's mappers, on an in-memory store: only their decoding is used.
+    # The new key's mappers, on an in-memory store: only their encoding is used.
     checker = TicketForge(env={**new_env, "PERSISTENCE_MODULE": "eventsourcing.popo"})
     try:
         return rotate_key(
             history,
-            old,
-            new,
-            decode={
-                "events": decoder(checker.mapper),
-                "snapshots": decoder(_snapshot_mapper(checker)),
-            },
+            _sides(app),
+            _sides(checker),
             progress=progress,
             batch_size=batch_size,
         )
     finally:
         checker.close()
+
+
+def _sides(app: TicketForge) -> dict[Kind, Side]:
+    snapshots = _snapshot_mapper(app)
+    return {
+        "events": Side(app.mapper, decoder(app.mapper)),
+        "snapshots": Side(snapshots, decoder(snapshots)),
+    }

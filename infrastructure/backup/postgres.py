@@ -133,13 +133,17 @@ class PostgresImage:
         self._tables = tables
         self.position = position
 
+    def _has_users(self) -> bool:
+        row = self._conn.execute("SELECT to_regclass('tf_users') IS NOT NULL").fetchone()
+        return bool(row and row[0])
+
     def counts(self) -> Counts:
         t = self._tables
         with self._conn.cursor() as cur:
             return Counts(
                 events=t.count(cur, t.events, "WHERE notification_id <= %s", (self.position,)),
                 snapshots=t.count(cur, t.snapshots),
-                users=t.count(cur, sql.Identifier("tf_users")),
+                users=t.count(cur, sql.Identifier("tf_users")) if self._has_users() else 0,
             )
 
     def events(self, batch_size: int) -> Iterator[EventBatch]:
@@ -149,6 +153,8 @@ class PostgresImage:
         return self._tables.snapshot_batches(self._conn, batch_size)
 
     def users(self) -> list[UserRow]:
+        if not self._has_users():
+            return []
         with self._conn.cursor() as cur:
             cur.execute("SELECT name, token_hash, is_admin, created_at FROM tf_users ORDER BY name")
             rows = cur.fetchall()

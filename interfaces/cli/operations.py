@@ -201,7 +201,8 @@ def rotate_key_command(
         int, typer.Option(help="Rows re-encrypted per transaction", min=1)
     ] = REKEY_BATCH,
 ) -> None:
-    """Re-encrypt every stored event and snapshot from CIPHER_KEY to CIPHER_KEY_NEW.
+    """Re-encrypt every stored event and snapshot from CIPHER_KEY to CIPHER_KEY_NEW (without
+    CIPHER_KEY: encrypt a store that was not).
 
     Run it with the API, workers and projectors stopped (it refuses to start when it
     finds them). If it is interrupted, run it again: it carries on. Then set CIPHER_KEY
@@ -209,10 +210,15 @@ def rotate_key_command(
     """
     settings = _settings()
     old, new = settings.cipher_key, settings.cipher_key_new
-    if old is None or new is None:
-        raise _fail("Set both CIPHER_KEY (the key now) and CIPHER_KEY_NEW (the new key).")
-    if old.get_secret_value() == new.get_secret_value():
+    if new is None:
+        raise _fail(
+            "Set CIPHER_KEY_NEW to the new key (and CIPHER_KEY to the key now, if the store "
+            "is encrypted already)."
+        )
+    if old is not None and old.get_secret_value() == new.get_secret_value():
         raise _fail("CIPHER_KEY_NEW is CIPHER_KEY: nothing to do.")
+    if old is None:
+        console.print("CIPHER_KEY is not set: encrypting the store for the first time.")
     started = time.perf_counter()
     try:
         with _progress() as report:

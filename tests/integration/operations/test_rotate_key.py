@@ -16,7 +16,7 @@ from eventsourcing.utils import Environment
 from pydantic import SecretStr
 
 from application.operations.port import StoredHistory
-from application.operations.rekey import StoreInUseError
+from application.operations.rekey import KeyRotationError, StoreInUseError
 from application.sessions import TicketForge
 from bench.projections import inventory_entities, write_session
 from infrastructure.backup.postgres import PostgresHistory
@@ -142,3 +142,39 @@ def test_it_refuses_to_start_while_the_system_runs(settings: Settings) -> None:
     finally:
         running.close()
     assert opens_with(settings)["events"] == {"old": 4500, "new": 0}
+
+
+def test_a_store_without_a_key_is_encrypted_and_one_whose_key_is_missing_is_left_alone(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    plain = make_settings(backend, tmp_path / "plain", request)
+    app = TicketForge(env=plain.eventsourcing_env())
+    session_id = write_session(app, 450, inventory_entities())  # a snapshot at 200 and 400
+    expected = app.load_session(session_id)
+    app.close()
+
+    # A store that is encrypted, rotated without its key: refused, nothing changed.
+    encrypted = make_settings(backend, tmp_path / "encrypted", request, CIPHER_KEY=OLD)
+    app = TicketForge(env=encrypted.eventsourcing_env())
+    write_session(app, 50, inventory_entities())
+    app.close()
+    keyless = encrypted.model_copy(update={"cipher_key": None, "cipher_key_new": SecretStr(NEW)})
+    with pytest.raises(KeyRotationError, match="CIPHER_KEY is not set"):
+        rotate_key(keyless, lambda *_: None)
+    assert opens_with(encrypted)["events"] == {"old": 50, "new": 0}
+
+    # The plain store: encrypted with the new key, readable with it alone.
+    report = rotate_key(plain.model_copy(update={"cipher_key_new": SecretStr(NEW)}), print)
+    assert report.rotated == {"events": 450, "snapshots": 2}
+    assert opens_with(plain) == {
+        "events": {"old": 0, "new": 450},
+        "snapshots": {"old": 0, "new": 2},
+    }
+    reader = TicketForge(
+        env=plain.model_copy(update={"cipher_key": SecretStr(NEW)}).eventsourcing_env()
+    )
+    try:
+        loaded = reader.load_session(session_id)
+        assert loaded.version == expected.version and loaded.tickets == expected.tickets
+    finally:
+        reader.close()
