@@ -29,7 +29,6 @@ from interfaces.settings import Settings
 app = typer.Typer(help="Turn a Drupal site's configuration inventory into a Jira backlog.")
 users_app = typer.Typer(help="Manage API users.")
 app.add_typer(users_app, name="users")
-operations.register(app)  # backup, restore, verify, rotate-key
 console = Console()
 
 
@@ -541,6 +540,8 @@ def jira_sandbox(
     settings = _settings()
     run_jira_sandbox(host, port, db or settings.data_dir / "jira-sandbox.db")
 
+
+operations.register(app)  # backup, restore, verify, rotate-key
 
 if __name__ == "__main__":
     app()
