@@ -419,6 +419,13 @@ class _RunState:
 
     # --- creating --------------------------------------------------------------------
 
+    def failed_at(self, edge: Sequence[object]) -> None:
+        """A write of this ticket's (the first id) failed: the failure names it (not a
+        ticket that left the plan: an obsolete one has no place in it)."""
+        ticket_id = edge[0]
+        order = self.export.order_index.get(ticket_id) if isinstance(ticket_id, UUID) else None
+        self.current = (ticket_id, order) if isinstance(ticket_id, UUID) and order else None
+
     def carried(self, ticket_id: UUID) -> bool:
         """Whether an earlier export of the session made this ticket's issue."""
         issue = self.export.issues.get(ticket_id)
@@ -610,7 +617,13 @@ class _RunState:
             self.current = (results[0][0].ticket.id, results[0][0].order)
             self.save(apply)
 
-        send_all(writes, upload, record, self.check_going, limits=self.limits, senders=self.senders)
+        def failed(prepared: Prepared) -> None:
+            self.current = (prepared.ticket.id, prepared.order)
+
+        send_all(
+            writes, upload, record, self.check_going,
+            limits=self.limits, senders=self.senders, failed=failed,
+        )  # fmt: skip
 
     def attach(self, key: str, filename: str, content: bytes, media_type: str) -> JiraError | None:
         """Upload once; when the answer is lost, look at the issue before uploading again
@@ -716,7 +729,10 @@ class _RunState:
 
         issues = self.export.issues
         writes = [Write(edge, (issues[edge[1]].key, issues[edge[0]].key)) for edge in pending]
-        send_all(writes, link, record, self.check_going, limits=self.limits, senders=self.senders)
+        send_all(
+            writes, link, record, self.check_going,
+            limits=self.limits, senders=self.senders, failed=self.failed_at,
+        )  # fmt: skip
 
     def existing_links_recorded(self, pending: list[tuple[UUID, UUID]]) -> list[tuple[UUID, UUID]]:
         """After an interrupted run, links may exist that we never recorded: look first
@@ -760,6 +776,7 @@ class _RunState:
         send_all(
             writes, self.update_one, self.record_updates, self.check_going,
             limits=self.limits, senders=self.senders,
+            failed=lambda item: self.failed_at((UUID(str(item["ticket_id"])),)),
         )  # fmt: skip
 
     def update_one(self, item: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -828,7 +845,10 @@ class _RunState:
             self.save(apply)
 
         writes = [Write(edge, (edge[2], edge[3])) for edge in pending]
-        send_all(writes, unlink, record, self.check_going, limits=self.limits, senders=self.senders)
+        send_all(
+            writes, unlink, record, self.check_going,
+            limits=self.limits, senders=self.senders, failed=self.failed_at,
+        )  # fmt: skip
 
     def mark_obsolete(self) -> None:
         """Issues whose entity left the site: labelled and commented once, never deleted."""
@@ -855,7 +875,10 @@ class _RunState:
             self.save(apply)
 
         writes = [Write(item, (str(item["key"]),)) for item in pending]
-        send_all(writes, mark, record, self.check_going, limits=self.limits, senders=self.senders)
+        send_all(
+            writes, mark, record, self.check_going, limits=self.limits, senders=self.senders,
+            failed=lambda item: self.failed_at((UUID(str(item["ticket_id"])),)),
+        )  # fmt: skip
 
 
 OBSOLETE_NOTE = "ticketforge: the site no longer has this configuration"

@@ -266,6 +266,12 @@ R = TypeVar("R")
 _DONE = object()
 
 
+@dataclass(frozen=True)
+class _Failure(Generic[T]):
+    item: T | None  # the write whose send raised (None: the scheduler itself)
+    error: BaseException
+
+
 def send_all(
     writes: Sequence[Write[T]],
     send: Callable[[T], R],
@@ -276,6 +282,7 @@ def send_all(
     senders: int = SENDERS,
     record_every_s: float = 0.25,
     record_max: int = 100,
+    failed: Callable[[T], None] | None = None,
 ) -> None:
     """Send `writes` from `senders` threads in the scheduler's order; `record` the results
     in batches (every `record_every_s` or `record_max` results) on the calling thread.
@@ -283,7 +290,8 @@ def send_all(
     `check` runs on the calling thread between batches and stops everything by raising
     (shutdown, lost lease). Whatever way it ends, the senders finish the request they
     are in and what was sent is recorded before this returns or raises; an exception in
-    `send` (say, Jira's 401) stops the others and is raised here after that."""
+    `send` (say, Jira's 401) stops the others and is raised here after that, once
+    `failed` was told which write it came from."""
     if not writes:
         return
     scheduler = WriteScheduler(writes, limits)
@@ -305,10 +313,16 @@ def send_all(
                 if wait > 0 and stop.wait(wait):
                     return  # not sent: a later run sends it
                 item = taken.write.item
-                results.put((item, send(item)))
-        except BaseException as exc:  # handed to the calling thread, raised there
+                try:
+                    outcome = send(item)
+                except BaseException as exc:  # handed to the calling thread, raised there
+                    stop.set()
+                    results.put(_Failure(item, exc))
+                    return
+                results.put((item, outcome))
+        except BaseException as exc:
             stop.set()
-            results.put(exc)
+            results.put(_Failure(None, exc))
         finally:
             results.put(_DONE)
 
@@ -319,7 +333,7 @@ def send_all(
     for thread in threads:
         thread.start()
     batch: list[tuple[T, R]] = []
-    failure: BaseException | None = None
+    failure: _Failure[T] | None = None
     running = len(threads)
     last = time.monotonic()
     try:
@@ -330,7 +344,7 @@ def send_all(
                 got = None
             if got is _DONE:
                 running -= 1
-            elif isinstance(got, BaseException):
+            elif isinstance(got, _Failure):
                 failure = failure or got
             elif got is not None:
                 batch.append(cast(tuple[T, R], got))
@@ -352,9 +366,11 @@ def send_all(
                 break
             if isinstance(got, tuple):
                 batch.append(cast(tuple[T, R], got))
-            elif isinstance(got, BaseException):
+            elif isinstance(got, _Failure):
                 failure = failure or got
         if batch:
             record(batch)
     if failure is not None:
-        raise failure
+        if failure.item is not None and failed is not None:
+            failed(failure.item)
+        raise failure.error
