@@ -17,7 +17,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Recording, RecordConflictError
+from eventsourcing.persistence import RecordConflictError, Recording
 
 from domain.errors import NotFoundError
 
