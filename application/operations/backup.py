@@ -12,11 +12,15 @@ positions, the audit trail and every read model rebuilt from them equal the sour
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import queue
+import threading
 from base64 import b64decode
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from application.operations.batch import ID_BYTES, EventBatch
 from application.operations.port import (
@@ -233,7 +237,7 @@ def restore_backup(
         source = open_source()
         written = 0
         progress("restoring", 0, manifest.events)
-        for kind, data in source.sections():
+        for kind, data in read_ahead(source.sections()):
             if kind == "events":
                 assert isinstance(data, EventBatch)
                 writer.events(data)
@@ -262,3 +266,41 @@ def _first(batch: EventBatch) -> EventBatch:
         lengths=batch.lengths[:1],
         states=batch.states[: batch.lengths[0]],
     )
+
+
+T = TypeVar("T")
+
+
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """`items`, produced by a thread of its own up to `depth` ahead: the file's next
+    frames are decompressed and hashed (work that lets go of the GIL) while the
+    database writes the current one."""
+    ahead: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                ahead.put((True, item))
+            ahead.put((False, None))
+        except BaseException as exc:
+            ahead.put((False, exc))
+
+    thread = threading.Thread(target=produce, name="restore-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            more, item = ahead.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting to put
+            with contextlib.suppress(queue.Empty):
+                ahead.get_nowait()
+            thread.join(0.01)

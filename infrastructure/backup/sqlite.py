@@ -256,6 +256,9 @@ class SqliteHistory:
     def restoring(self) -> Iterator[SqliteWriter]:
         conn, users = _connect(self.events_db), _connect(self.readmodels_db)
         conn.execute("PRAGMA cache_size=-262144")  # 256 MB: the key index is built as it goes
+        # The commit does not wait for the WAL to reach the disk: the checkpoint after it
+        # does (it syncs the WAL, copies it into the file, syncs the file), once.
+        conn.execute("PRAGMA synchronous=NORMAL")
         try:
             users.execute(USERS_SCHEMA)
             conn.execute("BEGIN IMMEDIATE")
@@ -271,6 +274,9 @@ class SqliteHistory:
             # The events first: users without their history would be the worse half.
             conn.commit()
             users.commit()
+            # Everything on disk before we say so; the WAL (as large as the restore)
+            # emptied. A reader elsewhere can keep it from truncating: no matter.
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             if conn.in_transaction:
                 conn.rollback()

@@ -73,9 +73,12 @@ def fill_history(container: Container, sandbox: Sandbox) -> dict[str, UUID]:
     }
 
 
-def api_answers(container: Container, token: str, ids: dict[str, UUID]) -> dict[str, Any]:
-    """What the API answers about the history, route by route (the audit trail's admin
-    views record that they were looked at, so the activity list is read first)."""
+def api_answers(
+    container: Container, token: str, ids: dict[str, UUID], upto: int
+) -> dict[str, Any]:
+    """What the API answers about the history, route by route. The admin views record
+    that they were looked at (after the backup, at its `upto` position): the admin
+    activity is compared up to it."""
     assert container.settle()
     answers: dict[str, Any] = {}
     headers = {"Authorization": f"Bearer {token}"}
@@ -105,6 +108,9 @@ def api_answers(container: Container, token: str, ids: dict[str, UUID]) -> dict[
             get(f"/api/admin/sessions/{ids[name]}/state")
             get(f"/api/admin/exports/{ids[name + '_export']}/events?limit=1000")
             get(f"/api/admin/exports/{ids[name + '_export']}/state")
+    activity = answers.pop("/api/admin/activity?limit=1000")
+    answers["admin activity"] = [e for e in activity["events"] if e["position"] <= upto]
+    assert answers["admin activity"]
     return answers
 
 
