@@ -474,6 +474,11 @@ class Session(Aggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state.setdefault("run", 1)
 
+    class GenerationResumed(Aggregate.Event):
+        task_id: UUID
+        run: int
+        actor: str
+
     class TicketGenerated(Aggregate.Event):
         task_id: UUID
         ticket_id: UUID
@@ -614,12 +619,24 @@ class Session(Aggregate):
 
     @event(GenerationStarted)
     def start_generation(self, task_id: UUID, total: int, actor: str, run: int = 1) -> None:
-        """Start the task's run number `run`, or resume it under a new number (another
-        worker took the task over): the earlier run then stops at its next write."""
+        """Start the task's run (number `run`: 1, unless runs before it stopped)."""
         current = self.check_generation_task(task_id)
         current.status = "running"
         current.total = total
         current.runs = run
+
+    def resume_generation(self, task_id: UUID, actor: str) -> int:
+        """Another worker takes the running task over (the last one let go, or its lease
+        ran out); return its run number. The earlier run stops at its next write."""
+        current = self.check_generation_task(task_id)
+        if current.status != "running":
+            raise ConflictError(f"Generation task {task_id} has not started; nothing to resume")
+        self._generation_resumed(task_id=task_id, run=current.runs + 1, actor=actor)
+        return current.runs
+
+    @event(GenerationResumed)
+    def _generation_resumed(self, task_id: UUID, run: int, actor: str) -> None:
+        self.check_generation_task(task_id).runs = run
 
     def record_ticket(
         self,

@@ -5,8 +5,9 @@ this run are skipped, so a worker that picks up a task after a crash continues i
 Cancellation is an event on the session; the runner sees it at its next write and
 stops submitting entities.
 
-Runs are fenced like export runs: each start or resume records `GenerationStarted`
-with the next run number, and a run whose number is no longer the session's stops.
+Runs are fenced like export runs: a start records `GenerationStarted` with run number
+1, a worker taking the task over `GenerationResumed` with the next one, and a run whose
+number is no longer the session's stops.
 A worker that lost its lease (paused, cut off) and comes back therefore records
 nothing more, and, as it looks for a newer run before every draft, it pays the LLM
 for no entity the new run drafts. Only a call already sent when the takeover happens
@@ -86,23 +87,30 @@ class GenerationRunner:
             raise
 
     def _start(self, held: Held[Session], task_id: UUID, total: int) -> int:
-        """Record this run's start (or resume) under the next run number; return it."""
+        """Record this run's start, or its resumption by this worker; return its number."""
         numbers: list[int] = []
 
         def command(session: Session) -> None:
             current = session.check_generation_task(task_id)
-            numbers.append(current.runs + 1)
-            session.start_generation(task_id, total, WORKER_ACTOR, run=numbers[-1])
+            if current.status == "requested":
+                session.start_generation(task_id, total, WORKER_ACTOR, run=current.runs + 1)
+                numbers.append(current.runs)
+            else:
+                numbers.append(session.resume_generation(task_id, WORKER_ACTOR))
 
         held.apply(command)
         return numbers[-1]
 
     def _superseded(self, held: Held[Session], number: int) -> bool:
-        """Whether the session moved on from run `number`: a newer run started, or the
-        task ended. Reads only the events after our copy, usually none."""
+        """Whether the session moved on from run `number`: another run started or took
+        over, or the task ended. Reads only the events after our copy, usually none."""
         newer = self.app.events.get(held.id, gt=held.aggregate.version)
         return any(
-            isinstance(e, _ENDED) or (isinstance(e, Session.GenerationStarted) and e.run != number)
+            isinstance(e, _ENDED)
+            or (
+                isinstance(e, Session.GenerationStarted | Session.GenerationResumed)
+                and e.run != number
+            )
             for e in newer
         )
 

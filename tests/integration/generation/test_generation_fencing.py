@@ -75,11 +75,11 @@ def test_a_paused_worker_whose_task_was_taken_over_calls_the_llm_for_no_entity_a
             recorded = generated_events(container, session_id, task_id)
             assert sorted(recorded) == sorted(entities)  # one ticket per entity
             runs = [
-                e.run
+                (type(e).__name__, e.run)
                 for e in container.app.events.get(session_id)
-                if isinstance(e, Session.GenerationStarted)
+                if isinstance(e, Session.GenerationStarted | Session.GenerationResumed)
             ]
-            assert runs == [1, 2]
+            assert runs == [("GenerationStarted", 1), ("GenerationResumed", 2)]
             session = container.app.load_session(session_id)
             assert session.generation is not None
             assert (session.generation.status, session.generation.runs) == ("completed", 2)

@@ -1,4 +1,4 @@
-"""A generation run's number: each start or resume takes the next one (issue 19)."""
+"""A generation run's number: a start is run 1, each worker taking over the next (issue 19)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,21 @@ def test_each_start_or_resume_records_the_next_run_number() -> None:
     task = uuid4()
     session.request_generation(task, "offline", "alice")
     assert session.generation is not None and session.generation.runs == 0
+    with pytest.raises(ConflictError):
+        session.resume_generation(task, "worker")  # not started: nothing to resume
     session.start_generation(task, 1, "worker")
-    session.start_generation(task, 1, "worker", run=2)  # another worker resumes it
-    started = [e for e in session.pending_events if isinstance(e, Session.GenerationStarted)]
-    assert [e.run for e in started] == [1, 2]
-    assert (session.generation.status, session.generation.runs) == ("running", 2)
+    assert session.resume_generation(task, "worker-2") == 2  # another worker takes over
+    assert session.resume_generation(task, "worker-3") == 3
+    runs = [
+        (type(e).__name__, e.run)
+        for e in session.pending_events
+        if isinstance(e, Session.GenerationStarted | Session.GenerationResumed)
+    ]
+    assert runs == [("GenerationStarted", 1), ("GenerationResumed", 2), ("GenerationResumed", 3)]
+    assert (session.generation.status, session.generation.runs) == ("running", 3)
     session.cancel_generation(task, "alice")
     with pytest.raises(ConflictError):
-        session.start_generation(task, 1, "worker", run=3)  # ended: nothing to resume
+        session.resume_generation(task, "worker")  # ended: nothing to resume
 
 
 def test_a_stored_start_from_before_run_numbers_is_run_1() -> None:
