@@ -9,6 +9,7 @@ import pytest
 
 from infrastructure.sql.database import SQLiteDatabase
 from interfaces.bootstrap import Container
+from projections.tickets import CONFLICT_FIXES
 from projections import tickets as tickets_view
 from projections.base import RebuildRefusedError
 from projections.store import shadow_name
@@ -45,7 +46,9 @@ def test_a_rebuilt_read_model_equals_the_incrementally_built_one(container: Cont
     populated(container)
     before = snapshot_of(container)
     tasks_before = tasks_of(container)
-    assert all(before.values()), {k: len(v) for k, v in before.items()}
+    # every table holds rows (but the conflicts', which only a re-export fills)
+    filled = {k: v for k, v in before.items() if k != CONFLICT_FIXES}
+    assert all(filled.values()), {k: len(v) for k, v in before.items()}
     head = container.app.head_position()
 
     for name in container.projector.projections:

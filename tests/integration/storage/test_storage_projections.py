@@ -80,7 +80,7 @@ def test_a_dropped_projection_rebuilds_identical_rows_from_event_1(
     assert container.settle()
     tables = type(container.projector.projections[name]).tables
     before = read_models(container, tables)
-    assert all(before[t] for t in tables)
+    assert before[tables[0]]  # the main table (the others hold only what some runs make)
     head = container.app.head_position()
 
     container.store.drop_projection(name, tables)
