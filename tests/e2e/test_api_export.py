@@ -204,6 +204,10 @@ def test_three_failed_retries_then_the_fourth_is_refused_admin_required(
     assert failed["error_category"] == "admin_required"
     assert failed["retry_available"] is True and failed["retry_attempts_used"] == 0
     assert failed["recovery_actions"]
+    # the session's read model follows the exports' (one write, two projections)
+    deadline = time.monotonic() + 10
+    while xapi.session(session_id)["stage"] != "export_failed" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert xapi.session(session_id)["stage"] == "export_failed"
 
     for attempt in (1, 2, 3):
