@@ -311,11 +311,12 @@ class PostgresHistory:
     def counts(self) -> Counts:
         with self._connect(autocommit=True) as conn, conn.cursor() as cur:
             t = self._tables
-            cur.execute(USERS_SCHEMA)
+            cur.execute("SELECT to_regclass('tf_users') IS NOT NULL")
+            found = cur.fetchone()
             return Counts(
                 events=t.count(cur, t.events),
                 snapshots=t.count(cur, t.snapshots),
-                users=t.count(cur, sql.Identifier("tf_users")),
+                users=t.count(cur, sql.Identifier("tf_users")) if found and found[0] else 0,
             )
 
     @contextmanager
