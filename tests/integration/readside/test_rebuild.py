@@ -9,10 +9,10 @@ import pytest
 
 from infrastructure.sql.database import SQLiteDatabase
 from interfaces.bootstrap import Container
-from projections.tickets import CONFLICT_FIXES
 from projections import tickets as tickets_view
 from projections.base import RebuildRefusedError
 from projections.store import shadow_name
+from projections.tickets import CONFLICT_FIXES
 from tests.integration.readside.support import ALICE, BOB, failed_export, reviewed_session
 
 
