@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from application.adf import build_ticket_document
+from application.adf.ticket_document import TicketDocument
 from application.export.jira_types import NewIssue
 from application.export.preflight import Preflight
 from domain.export import export_label
@@ -30,6 +31,17 @@ class Prepared:
     fallbacks: list[Fix]
 
 
+def ticket_document(ticket: Ticket) -> TicketDocument:
+    """The ticket as Jira receives it: summary, ADF description, attachment if too long."""
+    return build_ticket_document(
+        ticket.config_name,
+        ticket.title,
+        ticket.user_story,
+        ticket.analysis,
+        ticket.verification,
+    )
+
+
 def prepare_issue(
     ticket: Ticket,
     order: int,
@@ -42,13 +54,7 @@ def prepare_issue(
 ) -> Prepared:
     """Build the issue (the ADF conversion is the costly part) and drop, as manual fixes,
     what the pre-flight found Jira will not take: an unknown assignee, priority, sprint."""
-    document = build_ticket_document(
-        ticket.config_name,
-        ticket.title,
-        ticket.user_story,
-        ticket.analysis,
-        ticket.verification,
-    )
+    document = ticket_document(ticket)
     fallbacks: list[Fix] = []
     account_id = None
     if ticket.assignee:

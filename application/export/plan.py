@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from application.adf import build_ticket_document
-from application.export.issues import session_label
+from application.export.issues import session_label, ticket_document
 from application.export.jira_errors import JiraError, JiraNotFound
 from application.export.port import JiraGateway
 from application.export.schedule import SENDERS, estimate_export
@@ -289,13 +288,7 @@ def _updates(
     conflicts: list[dict[str, Any]] = []
     for item, key in zip(pending, keys, strict=True):
         ticket = session.tickets[UUID(str(item["ticket_id"]))]
-        document = build_ticket_document(
-            ticket.config_name,
-            ticket.title,
-            ticket.user_story,
-            ticket.analysis,
-            ticket.verification,
-        )
+        document = ticket_document(ticket)
         new = {
             "summary": document.summary,
             "description": adf_text(document.adf),
