@@ -76,7 +76,9 @@ class TicketsProjection(Projection):
     def _generated(self, event: Session.TicketGenerated, tx: ViewTransaction) -> None:
         session_id = id_text(event.originator_id)
         entity = tx.get(ENTITIES, f"{session_id}:{event.config_name}") or {}
-        old = tx.get(TABLE, id_text(event.ticket_id))
+        # A first draft is version 1 (the aggregate had no such ticket): no read, which
+        # a rebuild of thousands of drafts would pay once each on PostgreSQL.
+        old = tx.get(TABLE, id_text(event.ticket_id)) if event.ticket_version > 1 else None
         if old is not None:  # drafted again: new text; its review fields stay
             old.update(
                 entity_label=entity.get("label", old["entity_label"]),
