@@ -427,6 +427,10 @@ def test_review_goes_on_after_a_completed_export_and_a_revision_leads_back_to_it
     validate(api, session_id)
     assert api.post(url(session_id, "/export")).status_code == 202
     assert wait_export(api, session_id)["status"] == "completed"
+    # the session's read model follows the exports' (one write, two projections)
+    deadline = time.monotonic() + 10
+    while api.session(session_id)["stage"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert api.session(session_id)["stage"] == "completed"
     tickets = by_name(api.tickets(session_id))
 
