@@ -90,6 +90,17 @@ def status(api: Api, session_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
+def session_stage(api: Api, session_id: str, expected: str) -> str:
+    """The session's stage, once its read model has followed the export's (one write
+    updates both, through two projections): waits up to 10 s for `expected`."""
+    deadline = time.monotonic() + 10
+    while (stage := api.session(session_id)["stage"]) != expected:
+        if time.monotonic() > deadline:
+            return str(stage)
+        time.sleep(0.05)
+    return expected
+
+
 def wait_export(api: Api, session_id: str, task_id: str | None = None) -> dict[str, Any]:
     """Poll GET /export/status (bounded, short polls) until this task's run has ended."""
     deadline = time.monotonic() + EXPORT_TIMEOUT_S
@@ -168,7 +179,7 @@ def test_export_runs_once_reports_status_and_summary(xapi: Api, sandbox: Sandbox
     assert done["dependencies_created"] == 17
     assert done["retry_available"] is False
     assert done["error_category"] is None
-    assert xapi.session(session_id)["stage"] == "completed"
+    assert session_stage(xapi, session_id, "completed") == "completed"
     assert sandbox.stats()["issues_created"] == 49
 
     response = xapi.get(url(session_id, "/export/summary"))
@@ -204,11 +215,7 @@ def test_three_failed_retries_then_the_fourth_is_refused_admin_required(
     assert failed["error_category"] == "admin_required"
     assert failed["retry_available"] is True and failed["retry_attempts_used"] == 0
     assert failed["recovery_actions"]
-    # the session's read model follows the exports' (one write, two projections)
-    deadline = time.monotonic() + 10
-    while xapi.session(session_id)["stage"] != "export_failed" and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert xapi.session(session_id)["stage"] == "export_failed"
+    assert session_stage(xapi, session_id, "export_failed") == "export_failed"
 
     for attempt in (1, 2, 3):
         response = xapi.post(url(session_id, "/export/retry"))
