@@ -408,7 +408,16 @@ class ProjectionRunner:
                         with writer.batch() as tx:
                             if tx.position != position:
                                 raise PositionMovedError(name)
-                            self._apply(projection, tx, batch)
+                            try:
+                                self._apply(projection, tx, batch)
+                            except Exception:
+                                # Another rebuild may have emptied the copy under us (its
+                                # rows then look missing): that, not the symptom, is the
+                                # error, once what we queued is committed (or refused).
+                                writer.settled()
+                                if self.store.position(shadow_name(name)) != position:
+                                    raise PositionMovedError(name) from None
+                                raise
                             tx.position = done_to
                         position = done_to
         except PositionMovedError as exc:

@@ -71,6 +71,11 @@ class ShadowWriter(Protocol):
         would have committed it), and the next batch can start at once."""
         ...
 
+    def settled(self) -> None:
+        """Wait until every queued batch is committed; raise `PositionMovedError` if
+        another rebuild wrote the copy meanwhile."""
+        ...
+
 
 class PositionMovedError(Exception):
     """The rebuild copy's position is not where this rebuild left it: another rebuild
