@@ -1,7 +1,7 @@
 """The browser suite: Playwright for Python driving Debian's chromium against a real
 `ticketforge serve` (a subprocess on embedded defaults: SQLite, embedded nats-server,
-the offline drafter), with the Jira sandbox as its own HTTP server on loopback (a little
-latency, so an export takes long enough to watch), reached through a TCP proxy that a
+the offline drafter), with the Jira sandbox as its own HTTP server on loopback (slowed down
+where a test must watch an export), reached through a TCP proxy that a
 test can cut. Browsers are never downloaded: CHROMIUM below is the distribution's.
 
 Screenshots of each main screen go to `--screenshots DIR` (default: pytest's tmp dir).
@@ -27,7 +27,8 @@ from tests.support.postgres import free_port
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("TICKETFORGE_CHROMIUM", "/usr/lib/chromium/chromium"))
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
-SANDBOX_LATENCY_MS = "40"
+SANDBOX_LATENCY_MS = "20"
+
 
 @dataclass
 class Served:
@@ -38,7 +39,13 @@ class Served:
     proxy: CuttableProxy
     tokens: dict[str, str]
     workdir: Path
+    jira: str  # the Jira sandbox (its control API is /_sandbox/...)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def jira_latency(self, latency_ms: float) -> None:
+        """Make every Jira answer this much slower from now on (an export to watch)."""
+        answer = httpx.post(f"{self.jira}/_sandbox/faults", json={"latency_ms": latency_ms})
+        assert answer.status_code == 200, answer.text
 
     def client(self, user: str = "alice") -> httpx.Client:
         return httpx.Client(
@@ -108,7 +115,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         direct = f"http://127.0.0.1:{api_port}"
         _wait_http(f"{direct}/readyz", server, log)
         proxy = CuttableProxy(api_port)
-        yield Served(f"http://127.0.0.1:{proxy.port}", direct, proxy, tokens, workdir, processes)
+        yield Served(
+            f"http://127.0.0.1:{proxy.port}", direct, proxy, tokens, workdir,
+            env["JIRA_BASE_URL"], processes,
+        )  # fmt: skip
         proxy.close()
     finally:
         for process in reversed(processes):

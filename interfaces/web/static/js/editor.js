@@ -14,7 +14,7 @@ export async function openEditor(pane, options) {
   let base = await api("GET", url);
   const inputs = {};
   const message = h("div", { id: "editor-message", "aria-live": "polite" });
-  const preview = h("div", { class: "preview", id: "jira-preview", "aria-live": "polite", "aria-label": "Jira preview" });
+  const preview = h("div", { class: "preview", id: "jira-preview", role: "region", tabindex: 0, "aria-live": "polite", "aria-label": "Jira preview" });
   const deps = h("div", { id: "dependencies" });
   let timer = null;
 

@@ -16,8 +16,8 @@ export async function renderExport(main, [sessionId], { me }) {
   const counters = h("dl", { id: "export-counters", class: "row" });
   const live = h("p", { class: "muted", id: "export-live" });
   const controls = h("div", { class: "row", id: "export-controls" });
-  const steps = h("ol", { class: "steps", id: "export-steps", "aria-label": "Export steps as they happened" });
-  const summary = h("section", { id: "export-summary", "aria-labelledby": "summary-title" });
+  const steps = h("ol", { class: "steps", id: "export-steps", tabindex: 0, "aria-label": "Export steps as they happened" });
+  const summary = h("div", { id: "export-summary" });
   let stream = null;
   let lastStatusAt = 0;
   let exportStatus = null;
@@ -121,9 +121,8 @@ export async function renderExport(main, [sessionId], { me }) {
     try {
       const started = await api("POST", `/api/sessions/${sessionId}/export`, { json: {} });
       say(`Export started: ${started.total_tickets} tickets to ${started.project_key}`);
-      put(steps);
       put(summary);
-      exportStatus = { status: "requested", total_tickets: started.total_tickets, dependencies_total: started.total_dependencies };
+      exportStatus = { ...(exportStatus || {}), status: "requested", total_tickets: started.total_tickets, dependencies_total: started.total_dependencies };
       showControls();
       showCounters(exportStatus);
     } catch (error) {
@@ -143,13 +142,18 @@ export async function renderExport(main, [sessionId], { me }) {
 
   function onMessage(message) {
     if (message.kind !== "export") return;
+    if (message.export_id && steps.dataset.export !== message.export_id) {
+      put(steps);  // the steps of another export (an earlier one) make way
+      steps.dataset.export = message.export_id;
+    }
     const words = `${message.current_stage}${message.estimated_time_remaining_seconds ? ", " + eta(message.estimated_time_remaining_seconds) : ""}`;
     bar.set(message.progress_percentage, words);
     steps.append(h("li", { "data-seq": message.sequence, "data-type": message.type },
       `${message.current_stage} — ${message.tickets_created ?? message.tickets_completed} of ${message.total_tickets} created, ` +
       `${message.dependencies_created ?? 0} links, ${message.manual_fixes_needed ?? 0} manual fixes`));
     steps.lastChild.scrollIntoView({ block: "nearest" });
-    exportStatus = { ...(exportStatus || {}), ...message, status: message.status === "exporting" ? "running" : message.status };
+    exportStatus = { ...(exportStatus || {}), ...message, status: message.status === "exporting" ? "running" : message.status,
+      jira_tickets_created: message.tickets_created ?? message.tickets_completed };
     showCounters(exportStatus);
     const now = Date.now();
     if (message.type !== "export_progress" || now - lastStatusAt > 1500) {
@@ -218,6 +222,7 @@ export async function renderExport(main, [sessionId], { me }) {
   await loadStatus();
   stream = followProgress(sessionId, onMessage, (state, detail) => {
     live.dataset.state = state;
+    if (state === "resumed") live.dataset.resumed = String(Number(live.dataset.resumed || 0) + 1);
     live.textContent = {
       live: "Live progress: connected.", resumed: `Live progress: resumed after message ${detail}.`,
       reconnecting: "Live progress: connection lost, reconnecting…",

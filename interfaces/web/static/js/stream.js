@@ -14,7 +14,7 @@ export function followProgress(sessionId, onMessage, onState = () => {}) {
   let lastId = null;
   let lastSequence = 0;
   let retryMs = 2000;
-  let connections = 0;
+  let broken = false;
 
   const dispatch = (event) => {
     if (event.id !== null) lastId = event.id;
@@ -54,18 +54,19 @@ export function followProgress(sessionId, onMessage, onState = () => {}) {
         if (!response.ok) {
           onState("unavailable", `HTTP ${response.status}`);
         } else {
-          connections += 1;
-          onState(connections > 1 ? "resumed" : "live", lastId);
+          onState(broken ? "resumed" : "live", lastId);
+          broken = false;
           await readEvents(response.body, dispatch);
           if (stopped) return;
           // Ended by the server (an older server ends it after a terminal message):
           // listen on for the next task, quietly.
           onState("ended", lastId);
-          await sleep(retryMs);
+          await sleep(250);
           continue;
         }
       } catch (error) {
         if (stopped) return;
+        broken = true;
       }
       if (stopped) return;
       onState("reconnecting", lastId);
