@@ -241,9 +241,11 @@ def test_an_admin_sees_the_audit_timeline_and_a_ticket_history_diff(
     client = served.client("alice")
     session_id, tickets = reviewed_session(client, "Audited session")
     ticket = tickets[3]
+    assert "## What to build\n" in ticket["analysis"]
+    analysis = ticket["analysis"].replace("## What to build\n", "## What to build first\n", 1)
     edited = client.patch(
         f"/api/sessions/{session_id}/tickets/{ticket['id']}",
-        json={"analysis": "A rewritten analysis.\n\nWith a second paragraph."},
+        json={"analysis": analysis},
         headers={"If-Match": f'"{ticket["version"]}"'},
     )
     assert edited.status_code == 200, edited.text
@@ -262,8 +264,9 @@ def test_an_admin_sees_the_audit_timeline_and_a_ticket_history_diff(
     expect(page.locator(".timeline").first).to_contain_text("alice")
     page.get_by_label("Ticket", exact=True).select_option(ticket["id"])
     page.get_by_role("button", name="Show the difference").click()
-    expect(page.locator("#history-diff .diff .add").first).to_contain_text("A rewritten analysis.")
-    expect(page.locator("#history-diff .diff .del").first).to_be_attached()
+    expect(page.locator("#history-diff .diff .add").first).to_have_text("## What to build first")
+    expect(page.locator("#history-diff .diff .del").first).to_have_text("## What to build")
+    expect(page.locator("#history-diff .diff .same").first).to_be_attached()
     expect(page.locator("#history-diff")).to_contain_text("TicketEdited by alice")
     check_screen(page, screenshots, "08-audit-diff")
 
@@ -317,7 +320,10 @@ def test_1200_tickets_list_and_filter_in_the_browser(
     figures["rows_in_page"] = rows_in_page
     (screenshots / "performance.json").write_text(json.dumps(figures, indent=1))
     print("1,200-ticket review:", json.dumps(figures, indent=1))
-    check_screen(page, screenshots, "09-review-1200")
+    page.keyboard.press("e")
+    expect(page.locator("#jira-preview .summary")).to_be_visible()
+    page.locator("#ticket-list").focus()
+    check_screen(page, screenshots, "09-review-1200", full_page=True)
 
     phone = open_page(browser, served, "alice", viewport=PHONE)
     phone.goto(f"{served.url}/#/s/{session_id}/review/{tickets[0]['id']}")

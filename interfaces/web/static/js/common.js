@@ -12,7 +12,7 @@ export function sessionHeader(session, active, me) {
   if (me && me.is_admin) tabs.push(["audit", `${base}/audit`, "Audit"]);
   return [
     h("p", { class: "muted" }, h("a", { href: "#/sessions" }, "Sessions"), " / ", session.name),
-    h("h1", {}, session.name, " ", h("span", { class: "badge", title: "Stage" }, `stage: ${session.stage}`)),
+    h("h1", {}, session.name, " ", h("span", { class: "badge", id: "stage-badge" }, `stage: ${session.stage}`)),
     h("nav", { class: "tabs", "aria-label": "Session" },
       tabs.map(([key, href, label]) =>
         h("a", { href, "aria-current": key === active ? "page" : null }, label))),

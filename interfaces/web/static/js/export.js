@@ -44,6 +44,8 @@ export async function renderExport(main, [sessionId], { me }) {
 
   async function refreshSession() {
     session = await api("GET", `/api/sessions/${sessionId}`);
+    const badge = document.getElementById("stage-badge");
+    if (badge) badge.textContent = `stage: ${session.stage}`;
     showReadiness();
     showControls();
   }
@@ -84,7 +86,7 @@ export async function renderExport(main, [sessionId], { me }) {
     const running = exportStatus && !ENDED.has(exportStatus.status);
     put(controls, 
       h("button", { type: "button", class: "primary", id: "start-export", disabled: running || !session.export_ready, onclick: start },
-        exportStatus ? "Export again" : "Export"),
+        running ? "Exporting…" : exportStatus ? "Export again" : "Export"),
       exportStatus && exportStatus.status === "failed" && exportStatus.retry_available
         ? h("button", { type: "button", id: "retry-export", onclick: retry }, "Retry the export") : null,
       !session.export_ready && !running ? h("span", { class: "muted" }, "Resolve what is listed under ‘Ready to export?’ first.") : null);
