@@ -347,10 +347,10 @@ def read_inventory_path(path: Path) -> list[UploadedFile]:
     return read(path)
 
 
-def run_jira_sandbox(host: str, port: int, db: Path) -> None:
+def run_jira_sandbox(host: str, port: int, db: Path, flavor: str = "cloud") -> None:
     from infrastructure.jira_sandbox import run_sandbox
 
-    run_sandbox(host, port, db)
+    run_sandbox(host, port, db, flavor=flavor)
 
 
 def operations(container: Container) -> Operations:

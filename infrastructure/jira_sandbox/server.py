@@ -25,10 +25,16 @@ def run_sandbox(
     latency_ms: float = 0,
     credentials: Credentials | None = None,
     log_level: str = "info",
+    flavor: str = "cloud",
 ) -> None:
     """Serve the sandbox until interrupted (what `ticketforge jira-sandbox` runs)."""
     app = create_sandbox_app(
-        db_path, faults=faults, limits=limits, latency_ms=latency_ms, credentials=credentials
+        db_path,
+        faults=faults,
+        limits=limits,
+        latency_ms=latency_ms,
+        credentials=credentials,
+        flavor=flavor,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
