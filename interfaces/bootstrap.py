@@ -155,17 +155,49 @@ class Container:
 
 
 class JiraConnector:
-    """Jira Cloud when configured; else the bundled sandbox, started on first use."""
+    """Jira Cloud or Data Center when configured (the flavour from JIRA_FLAVOR, else from
+    the site's serverInfo, read once); else the bundled sandbox, started on first use."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._sandbox: Any = None
+        self._flavor: str | None = None
 
     @property
     def configured(self) -> bool:
+        return self.settings.jira_configured
+
+    def _credentials(self) -> tuple[str | None, str | None, str | None]:
         s = self.settings
-        return bool(s.jira_base_url and s.jira_email and s.jira_api_token)
+        if s.jira_pat is not None:
+            return None, None, s.jira_pat.get_secret_value()
+        token = s.jira_api_token.get_secret_value() if s.jira_api_token else None
+        return s.jira_email, token, None
+
+    def flavor(self) -> str:
+        """`cloud` or `datacenter`: JIRA_FLAVOR, or what serverInfo's `deploymentType`
+        says (Data Center 10.x still answers `Server`). Read once per process."""
+        s = self.settings
+        if not self.configured:
+            return "cloud"
+        if s.jira_flavor != "auto":
+            return s.jira_flavor
+        if self._flavor is None:
+            from application.export.jira_errors import JiraError
+            from infrastructure.jira.client import auth_for, flavor_of, server_info
+
+            auth, headers = auth_for(*self._credentials())
+            try:
+                info = server_info(
+                    self.base_url(), auth=auth, headers=headers, timeout=s.jira_timeout_s
+                )
+            except JiraError:
+                # Not known yet: the client asks on its first request, where a failure
+                # is the export's (or the check's) to report.
+                return "auto"
+            self._flavor = flavor_of(info)
+        return self._flavor
 
     def base_url(self) -> str:
         if self.configured:
@@ -185,12 +217,14 @@ class JiraConnector:
         from infrastructure.jira.client import JiraClient
 
         if self.configured:
-            token = self.settings.jira_api_token
+            email, token, bearer = self._credentials()
             return JiraClient(
                 self.base_url(),
-                self.settings.jira_email,
-                token.get_secret_value() if token else None,
+                email,
+                token,
+                bearer,
                 timeout=self.settings.jira_timeout_s,
+                flavor=self.flavor(),
             )
         return JiraClient(
             self.base_url(), SANDBOX_EMAIL, SANDBOX_TOKEN, timeout=self.settings.jira_timeout_s

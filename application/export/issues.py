@@ -7,7 +7,8 @@ from uuid import UUID
 
 from application.adf import build_ticket_document
 from application.adf.ticket_document import TicketDocument
-from application.export.jira_types import NewIssue
+from application.export.descriptions import issue_text
+from application.export.jira_types import CLOUD, NewIssue
 from application.export.preflight import Preflight
 from domain.export import export_label
 from domain.session import Ticket
@@ -51,10 +52,18 @@ def prepare_issue(
     project_key: str,
     issue_type: str,
     preflight: Preflight,
+    flavor: str = CLOUD,
 ) -> Prepared:
     """Build the issue (the ADF conversion is the costly part) and drop, as manual fixes,
     what the pre-flight found Jira will not take: an unknown assignee, priority, sprint."""
-    document = ticket_document(ticket)
+    document = issue_text(
+        flavor,
+        ticket.config_name,
+        ticket.title,
+        ticket.user_story,
+        ticket.analysis,
+        ticket.verification,
+    )
     fallbacks: list[Fix] = []
     account_id = None
     if ticket.assignee:
@@ -93,7 +102,7 @@ def prepare_issue(
         summary=document.summary,
         issue_type=issue_type,
         issue_type_id=preflight.issue_type_id,
-        description=document.adf,
+        description=document.description,
         labels=tuple(dict.fromkeys(labels)),
         assignee_account_id=account_id,
         priority=priority,

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from application.export.issues import session_label, ticket_document
+from application.export.descriptions import issue_text
+from application.export.issues import session_label
 from application.export.jira_errors import JiraError, JiraNotFound
+from application.export.jira_types import CLOUD, DATACENTER
 from application.export.port import JiraGateway
 from application.export.schedule import SENDERS, estimate_export
 from domain.errors import ConflictError
@@ -53,7 +55,10 @@ def source_hash(ticket: Ticket) -> str:
 
 def adf_text(node: Any) -> str:
     """The text of an ADF document, blocks on lines of their own: what a person edits.
-    (Jira may normalise a document's attributes, never its text.)"""
+    (Jira may normalise a document's attributes, never its text.) Data Center's wiki
+    markup is text already."""
+    if isinstance(node, str):
+        return node
     if not isinstance(node, Mapping):
         return ""
     if node.get("type") == "text":
@@ -288,13 +293,22 @@ def _updates(
     conflicts: list[dict[str, Any]] = []
     for item, key in zip(pending, keys, strict=True):
         ticket = session.tickets[UUID(str(item["ticket_id"]))]
-        document = ticket_document(ticket)
+        seen = current.get(key)
+        # Data Center holds wiki text (a string) where Cloud holds an ADF document.
+        wiki = seen is not None and isinstance(seen.get("description"), str)
+        document = issue_text(
+            DATACENTER if wiki else CLOUD,
+            ticket.config_name,
+            ticket.title,
+            ticket.user_story,
+            ticket.analysis,
+            ticket.verification,
+        )
         new = {
             "summary": document.summary,
-            "description": adf_text(document.adf),
+            "description": adf_text(document.description),
             "labels": issue_labels(ticket, session.id),
         }
-        seen = current.get(key)
         entry: dict[str, Any] = {"ticket_id": str(ticket.id), "key": key, "title": ticket.title}
         if seen is None:
             entry["fields"] = {name: [None, new[name]] for name in TEXT_FIELDS}

@@ -27,8 +27,10 @@ from application.export.jira_types import (
 
 
 class JiraGateway(Protocol):
-    #: `cloud` (REST v3, ADF descriptions) or `datacenter` (REST v2, wiki markup)
-    flavor: str
+    @property
+    def flavor(self) -> str:
+        """`cloud` (REST v3, ADF descriptions) or `datacenter` (REST v2, wiki markup)."""
+        ...
 
     def browse_url(self, key: str) -> str: ...
 

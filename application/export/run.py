@@ -455,6 +455,7 @@ class _RunState:
                 project_key=self.export.project_key,
                 issue_type=self.export.issue_type,
                 preflight=self.preflight,
+                flavor=self.jira.flavor,
             )
         return cached
 

@@ -70,6 +70,7 @@ from infrastructure.jira.ratelimit import (
 
 API = "/rest/api/3"
 API_V2 = "/rest/api/2"
+AUTO = "auto"
 AGILE = "/rest/agile/1.0"
 BULK_CREATE_LIMIT = 50
 SPRINT_MOVE_LIMIT = 50
@@ -162,12 +163,11 @@ class JiraClient:
         event_hooks: EventHooks | None = None,
         flavor: str = CLOUD,
     ) -> None:
-        if flavor not in FLAVORS:
-            raise ValueError(f"flavor must be one of {', '.join(FLAVORS)}, not {flavor!r}")
+        if flavor not in (*FLAVORS, AUTO):
+            raise ValueError(f"flavor must be one of {', '.join(FLAVORS)} or auto, not {flavor!r}")
         auth, headers = auth_for(email, api_token, bearer_token)
         headers["Accept"] = "application/json"
-        self.flavor = flavor
-        self.api = API_V2 if flavor == DATACENTER else API
+        self._flavor: str | None = None if flavor == AUTO else flavor
         self.base_url = base_url.rstrip("/")
         self._clock = clock or SystemClock()
         self._limiter = RateLimiter(rate_limits, self._clock)
@@ -213,6 +213,17 @@ class JiraClient:
         return JiraProject.from_json(
             self._get(f"Read project {project_key}", f"{self.api}/project/{project_key}")
         )
+
+    @property
+    def flavor(self) -> str:
+        """`cloud` or `datacenter`; with `auto`, read from serverInfo on first use."""
+        if self._flavor is None:
+            self._flavor = flavor_of(self.server_info())
+        return self._flavor
+
+    @property
+    def api(self) -> str:
+        return API_V2 if self.flavor == DATACENTER else API
 
     @property
     def datacenter(self) -> bool:

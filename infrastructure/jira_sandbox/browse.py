@@ -39,10 +39,13 @@ pre { background: #f4f5f7; padding: .5em; overflow-x: auto; } dt { font-weight: 
 """
 
 
-def adf_to_html(node: Mapping[str, Any] | None) -> str:
-    """ADF rendered plainly: structure kept, marks dropped, unknown nodes by their children."""
+def adf_to_html(node: Mapping[str, Any] | str | None) -> str:
+    """ADF rendered plainly: structure kept, marks dropped, unknown nodes by their children.
+    A Data Center description (wiki markup) is shown as its text."""
     if node is None:
         return "<p><em>No description</em></p>"
+    if isinstance(node, str):
+        return f"<pre>{escape(node)}</pre>"
     kind = node.get("type")
     children = "".join(
         adf_to_html(child) for child in node.get("content") or () if isinstance(child, Mapping)

@@ -87,7 +87,7 @@ def server_info(sandbox: SandboxDep, render: Render) -> Json:
     }
 
 
-def _field_catalog(flavor: str) -> list[Json]:
+def field_catalog(flavor: str) -> list[Json]:
     """`GET /field`: the system fields ticketforge uses and the site's custom fields."""
 
     def system(field_id: str, name: str, schema: Json) -> Json:
@@ -123,7 +123,7 @@ def _field_catalog(flavor: str) -> list[Json]:
 
 @api.get("/field")
 def get_fields(sandbox: SandboxDep) -> list[Json]:
-    return _field_catalog(sandbox.flavor)
+    return field_catalog(sandbox.flavor)
 
 
 @api.get("/myself")
