@@ -18,6 +18,7 @@ import pytest
 from infrastructure.jira_sandbox import SandboxServer
 from tests.e2e.conftest import Api, assert_error
 from tests.integration.export.support import Sandbox, jira_env
+from tests.support.sandbox_fixtures import BOTH_FLAVORS
 
 EXPORT_TIMEOUT_S = 30.0
 STATUS_FIELDS = {
@@ -147,6 +148,7 @@ def test_export_refused_when_validation_is_missing_or_stale_or_tickets_not_ready
     assert xapi.session(session_id)["stage"] == "review"
 
 
+@BOTH_FLAVORS
 def test_export_runs_once_reports_status_and_summary(xapi: Api, sandbox: Sandbox) -> None:
     session_id, tickets = ready_session(xapi)
     sandbox.faults(latency_ms=60)  # slow enough to be seen running
