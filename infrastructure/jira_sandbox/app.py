@@ -58,6 +58,11 @@ def _route_name(request: Request) -> str:
     return f"{request.method} {request.url.path}"
 
 
+# Jira answers serverInfo anonymously (how a client learns Cloud from Data Center before
+# it knows which credentials to send); it is not counted, limited or faulted either.
+ANONYMOUS = frozenset({"/rest/api/2/serverInfo", "/rest/api/3/serverInfo"})
+
+
 def _served(flavor: str, path: str) -> bool:
     """Data Center has no REST v3; this Cloud sandbox serves only serverInfo of v2."""
     if flavor == DATACENTER:
@@ -152,7 +157,7 @@ def create_sandbox_app(
     async def jira_gate(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if not request.url.path.startswith("/rest/"):
+        if not request.url.path.startswith("/rest/") or request.url.path in ANONYMOUS:
             return await call_next(request)
         route = _route_name(request)
         sandbox.stats.request(route)
