@@ -156,13 +156,12 @@ class Container:
 
 class JiraConnector:
     """Jira Cloud or Data Center when configured (the flavour from JIRA_FLAVOR, else from
-    the site's serverInfo, read once); else the bundled sandbox, started on first use."""
+    the site's serverInfo); else the bundled sandbox, started on first use."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._sandbox: Any = None
-        self._flavor: str | None = None
 
     @property
     def configured(self) -> bool:
@@ -176,28 +175,10 @@ class JiraConnector:
         return s.jira_email, token, None
 
     def flavor(self) -> str:
-        """`cloud` or `datacenter`: JIRA_FLAVOR, or what serverInfo's `deploymentType`
-        says (Data Center 10.x still answers `Server`). Read once per process."""
-        s = self.settings
-        if not self.configured:
-            return "cloud"
-        if s.jira_flavor != "auto":
-            return s.jira_flavor
-        if self._flavor is None:
-            from application.export.jira_errors import JiraError
-            from infrastructure.jira.client import auth_for, flavor_of, server_info
-
-            auth, headers = auth_for(*self._credentials())
-            try:
-                info = server_info(
-                    self.base_url(), auth=auth, headers=headers, timeout=s.jira_timeout_s
-                )
-            except JiraError:
-                # Not known yet: the client asks on its first request, where a failure
-                # is the export's (or the check's) to report.
-                return "auto"
-            self._flavor = flavor_of(info)
-        return self._flavor
+        """JIRA_FLAVOR (`cloud`, `datacenter`), or `auto`: the client reads serverInfo's
+        `deploymentType` on its first request (Data Center 10.x still answers `Server`),
+        where a failure is the export's (or the check's) to report."""
+        return self.settings.jira_flavor if self.configured else "cloud"
 
     def base_url(self) -> str:
         if self.configured:
