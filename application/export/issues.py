@@ -8,7 +8,7 @@ from uuid import UUID
 from application.adf import build_ticket_document
 from application.adf.ticket_document import TicketDocument
 from application.export.descriptions import issue_text
-from application.export.jira_types import CLOUD, NewIssue
+from application.export.jira_types import CLOUD, DATACENTER, NewIssue
 from application.export.preflight import Preflight
 from domain.export import export_label
 from domain.session import Ticket
@@ -55,7 +55,9 @@ def prepare_issue(
     flavor: str = CLOUD,
 ) -> Prepared:
     """Build the issue (the ADF conversion is the costly part) and drop, as manual fixes,
-    what the pre-flight found Jira will not take: an unknown assignee, priority, sprint."""
+    what the pre-flight found Jira will not take: an unknown assignee, priority, sprint.
+    `epic_key`: the epic to put the issue under (Cloud: `parent`; Data Center: the Epic
+    Link field the pre-flight found, else none)."""
     document = issue_text(
         flavor,
         ticket.config_name,
@@ -97,6 +99,12 @@ def prepare_issue(
             )
         )
     labels = [*ticket.labels, export_label(ticket.id), session_label(session_id)]
+    parent_key = epic_key if flavor != DATACENTER else None
+    extra = (
+        {preflight.epic_link_field: epic_key}
+        if epic_key and flavor == DATACENTER and preflight.epic_link_field
+        else {}
+    )
     issue = NewIssue(
         project_key=project_key,
         summary=document.summary,
@@ -106,7 +114,8 @@ def prepare_issue(
         labels=tuple(dict.fromkeys(labels)),
         assignee_account_id=account_id,
         priority=priority,
-        parent_key=epic_key,
+        parent_key=parent_key,
+        extra_fields=extra,
         properties={PROPERTY_KEY: {"ticket_id": str(ticket.id), "session_id": str(session_id)}},
     )
     attachment = None

@@ -160,6 +160,19 @@ def carry_forward(
         # A failed export (its session revised since) may have made issues it never
         # recorded: the new export looks for them after the same watermark first.
         "recover_after": previous.key_watermark if previous.status == "failed" else None,
+        # the groups' epics (epic_mode per_group): used again, never made twice
+        "epics": [
+            {
+                "group": e.group,
+                "epic_id": str(e.epic_id),
+                "name": e.name,
+                "key": e.key,
+                "url": e.url,
+                "jira_id": e.jira_id,
+                "children": e.children,
+            }
+            for e in previous.epics.values()
+        ],
     }
 
 

@@ -44,6 +44,7 @@ from infrastructure.jira_sandbox.store import (
     ISSUE_TYPES,
     PERMISSIONS,
     SPRINT_FIELD,
+    IssueDraft,
     IssueRow,
     ProjectRow,
 )
@@ -157,7 +158,18 @@ def my_permissions(
 
 @api.get("/project/{projectIdOrKey}")
 def get_project(projectIdOrKey: str, sandbox: SandboxDep, account: Account, render: Render) -> Json:
-    return render.project(browsable_project(sandbox, account, projectIdOrKey), full=True)
+    body = render.project(browsable_project(sandbox, account, projectIdOrKey), full=True)
+    body["issueTypes"] = [
+        t for t in body["issueTypes"] if not sandbox.faults.issue_type_missing(t["name"])
+    ]
+    return body
+
+
+def _type_exists(sandbox: Sandbox, draft: IssueDraft) -> None:
+    """An issue type the project does not have (the `missing_issue_types` fault)."""
+    name = next((t.name for t in ISSUE_TYPES if t.id == draft.issue_type_id), "")
+    if sandbox.faults.issue_type_missing(name):
+        raise ApiError(400, [], {"issuetype": "Specify a valid issue type"})
 
 
 def _createmeta_window(start_at: int, max_results: int) -> None:
@@ -182,7 +194,11 @@ def createmeta_issue_types(
     _createmeta_window(startAt, maxResults)
     project = browsable_project(sandbox, account, projectIdOrKey)
     can_create = sandbox.store.has_permission(account, project.key, "CREATE_ISSUES")
-    types = [render.issue_type(t) for t in ISSUE_TYPES] if can_create else []
+    types = [
+        render.issue_type(t)
+        for t in ISSUE_TYPES
+        if can_create and not sandbox.faults.issue_type_missing(t.name)
+    ]
     page = page_of(types, startAt, maxResults)
     if sandbox.flavor == DATACENTER:
         return page  # {maxResults, startAt, total, isLast, values}
@@ -273,7 +289,8 @@ def createmeta_fields(
 ) -> Json:
     _createmeta_window(startAt, maxResults)
     project = browsable_project(sandbox, account, projectIdOrKey)
-    if issueTypeId not in {t.id for t in ISSUE_TYPES} or not sandbox.store.has_permission(
+    known = {t.id for t in ISSUE_TYPES if not sandbox.faults.issue_type_missing(t.name)}
+    if issueTypeId not in known or not sandbox.store.has_permission(
         account, project.key, "CREATE_ISSUES"
     ):
         raise ApiError(
@@ -305,6 +322,7 @@ def _fail_after_commit(sandbox: Sandbox) -> None:
 @api.post("/issue", status_code=201)
 def create_issue(body: JsonBody, sandbox: SandboxDep, account: Account, render: Render) -> Json:
     draft = validate_create(body, sandbox.store, account, sandbox.flavor)
+    _type_exists(sandbox, draft)
     issue = sandbox.store.insert_issue(draft, reporter=account)
     sandbox.stats.event("issues_created")
     _fail_after_commit(sandbox)
@@ -326,6 +344,7 @@ def create_issues(
     for index, update in enumerate(updates):
         try:
             draft = validate_create(update, sandbox.store, account, sandbox.flavor)
+            _type_exists(sandbox, draft)
         except ApiError as error:
             errors.append(
                 {

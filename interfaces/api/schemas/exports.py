@@ -149,8 +149,20 @@ class SummaryFix(Answer):
     resolution_note: str | None
 
 
+class ExportedEpic(Answer):
+    group: str
+    name: str
+    jira_key: str
+    jira_url: str
+    children: int = Field(description="How many of the export's tickets are under it")
+    found_by_search: bool
+
+
 class ExportSummary(ExportStatus):
     total_tickets_created: int
+    epics: list[ExportedEpic] = Field(
+        default_factory=list, description="The groups' epics (epic_mode per_group)"
+    )
     jira_tickets: list[ExportedIssue]
     dependencies: list[DependencyLink]
     manual_fixes: list[SummaryFix]

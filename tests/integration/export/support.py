@@ -101,6 +101,7 @@ class Sandbox:
             unauthorized_from_request=0,
             rate_limit_storm_next=0,
             missing_link_types=[],
+            missing_issue_types=[],
             forbidden_routes=[],
             search_lag_ms=0,
         )
@@ -200,6 +201,7 @@ def prepare_session(
     ready: bool = True,
     validate: bool = True,
     epic_key: str | None = None,
+    epic_mode: str | None = None,
     by_worker: bool = False,
 ) -> UUID:
     """A session in review with generated tickets (offline), edited, ready and validated.
@@ -216,6 +218,7 @@ def prepare_session(
         issue_type="Task",
         user=ALICE,
         epic_key=epic_key,
+        epic_mode=epic_mode,
     )
     session_id = created.session_id
     app.upload_inventory(session_id, parse_inventory(inventory(site)), ALICE)
@@ -306,8 +309,9 @@ def assert_no_duplicates(sandbox: Sandbox, export: Export) -> dict[UUID, FoundIs
     issues = {t: got[0] for t, got in found.items()}
     recorded = {t: issue.key for t, issue in export.issues.items()}
     assert recorded == {t: issue.key for t, issue in issues.items()}
-    # the session's issues: the plan's, and those of tickets that left it (obsolete)
-    assert sandbox.session_issue_count(export.session_id) == len(tickets) + len(export.retired)
+    # the session's issues: the plan's, those of tickets that left it (obsolete), epics
+    expected = len(tickets) + len(export.retired) + len(export.epics)
+    assert sandbox.session_issue_count(export.session_id) == expected
     return issues
 
 
