@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from application.export.descriptions import issue_text
+from application.export.epics import epic_name, groups_of
 from application.export.issues import session_label
 from application.export.jira_errors import JiraError, JiraNotFound
 from application.export.jira_types import CLOUD, DATACENTER
@@ -27,7 +28,7 @@ from application.export.port import JiraGateway
 from application.export.schedule import SENDERS, estimate_export
 from domain.errors import ConflictError
 from domain.export import KEEP_JIRA, OBSOLETE_LABEL, OVERWRITE, Export, export_label
-from domain.session import Session, Ticket
+from domain.session import EPIC_PER_GROUP, Session, Ticket
 
 if TYPE_CHECKING:  # the application imports this module (carry_forward)
     from application.sessions import TicketForge
@@ -265,8 +266,17 @@ def dry_run(
         {"ticket_id": o["ticket_id"], "key": o["key"], "title": _title(tickets, o)}
         for o in shadow.pending_obsolete()
     ]
+    # epic_mode per_group: the groups whose epic no earlier export made
+    epics = []
+    if session.epic_mode == EPIC_PER_GROUP:
+        groups = groups_of(tickets[UUID(str(p["ticket_id"]))] for p in plan)
+        epics = [
+            {"group": g, "name": epic_name(session, g), "children": n}
+            for g, n in groups.items()
+            if g not in shadow.epics
+        ]
     estimate = estimate_export(
-        issues=len(create),
+        issues=len(create) + len(epics),
         attachments=(),
         sprint_issues=(),
         links=[(str(d), str(t)) for t, d in shadow.pending_links()]
@@ -278,6 +288,7 @@ def dry_run(
     seconds = estimate.duration_s + writes * latency_s / SENDERS
     return {
         "create": PlanCategory(create).to_dict(),
+        "epics": PlanCategory(epics).to_dict(),
         "update": PlanCategory(updates).to_dict(),
         "link": PlanCategory(links).to_dict(),
         "unlink": PlanCategory(unlinks).to_dict(),

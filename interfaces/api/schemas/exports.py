@@ -203,6 +203,10 @@ class ExportPlan(Answer):
     """What the next export would do; nothing is written to Jira to answer it."""
 
     create: PlanCategory = Field(description="Tickets without an issue: created")
+    epics: PlanCategory = Field(
+        description="epic_mode per_group: the groups' epics to create first "
+        "({group, name, children})"
+    )
     update: PlanCategory = Field(
         description="Issues whose ticket changed: per field, [Jira's value, ours]"
     )
