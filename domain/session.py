@@ -193,7 +193,7 @@ class Session(Aggregate):
         default_labels: list[str],
         epic_key: str | None,
         actor: str,
-        epic_mode: str = EPIC_NONE,
+        epic_mode: str,
     ) -> None:
         self.name = name
         self.owner = owner
