@@ -7,11 +7,10 @@ user story plus a note, and the whole Markdown is attached (`TicketDocument.atta
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from application.adf import build_ticket_document
+from application.adf import build_ticket_document, markdown_to_wiki
 from application.adf.ticket_document import (
     JIRA_DESCRIPTION_LIMIT,
     Attachment,
@@ -45,7 +44,7 @@ def issue_text(
 
 def to_wiki(markdown: str) -> str:
     """Markdown -> Jira wiki markup: the one place the converter is called."""
-    return _interim_markdown_to_wiki(markdown)
+    return markdown_to_wiki(markdown)
 
 
 def wiki_document(
@@ -84,45 +83,3 @@ def wiki_document(
         else:
             high = middle - 1
     return IssueText(summary, best, attachment)
-
-
-# --- until `application.adf.wiki.markdown_to_wiki` lands: the common constructs ----------
-
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-_CODE = re.compile(r"`([^`]+)`")
-
-
-def _inline(text: str) -> str:
-    text = _CODE.sub(lambda m: "{{" + m.group(1) + "}}", text)
-    text = _BOLD.sub(r"*\1*", text)
-    return _LINK.sub(r"[\1|\2]", text)
-
-
-def _interim_markdown_to_wiki(markdown: str) -> str:
-    out: list[str] = []
-    fence = False
-    for line in markdown.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("```"):
-            language = stripped[3:].strip()
-            out.append("{code}" if fence or not language else "{code:" + language + "}")
-            fence = not fence
-            continue
-        if fence:
-            out.append(line)
-            continue
-        heading = re.match(r"(#{1,6})\s+(.*)", stripped)
-        bullet = re.match(r"(\s*)[-*+]\s+(.*)", line)
-        number = re.match(r"(\s*)\d+[.)]\s+(.*)", line)
-        if heading:
-            out.append(f"h{len(heading.group(1))}. {_inline(heading.group(2))}")
-        elif bullet:
-            out.append("*" * (len(bullet.group(1)) // 2 + 1) + " " + _inline(bullet.group(2)))
-        elif number:
-            out.append("#" * (len(number.group(1)) // 2 + 1) + " " + _inline(number.group(2)))
-        else:
-            out.append(_inline(line))
-    if fence:
-        out.append("{code}")
-    return "\n".join(out).strip()

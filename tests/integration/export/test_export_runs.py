@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from uuid import UUID, uuid4
 
+from application.export.descriptions import issue_text
 from application.export.preflight import run_preflight
 from application.progress import Progress
 from domain.export import Export
 from domain.session import Session, Stage
+from infrastructure.jira_sandbox.wiki_render import wiki_to_adf
 from infrastructure.sql.tasks import open_tasks
 from interfaces.bootstrap import Container
 from projections import exports as exports_view
@@ -32,6 +34,7 @@ from tests.integration.export.support import (
     wait_export,
 )
 from tests.support.sandbox_fixtures import BOTH_FLAVORS
+from tests.support.wiki_structure import structure
 
 
 def key_number(key: str) -> int:
@@ -96,6 +99,18 @@ def test_happy_path_one_issue_per_ticket_in_dependency_order_with_blocks_links(
     description = sandbox.issue(issues[dependent].key, "description")["description"]
     if sandbox.flavor == "datacenter":
         assert isinstance(description, str) and description.startswith("h2. User story")
+        # ... which Jira renders to the structure the ADF sent to Cloud has
+        ticket = session.tickets[dependent]
+        cloud = issue_text(
+            "cloud",
+            ticket.config_name,
+            ticket.title,
+            ticket.user_story,
+            ticket.analysis,
+            ticket.verification,
+        ).description
+        assert isinstance(cloud, dict)
+        assert structure(wiki_to_adf(description)) == structure(cloud)
     else:
         assert description["type"] == "doc" and description["version"] == 1
 
