@@ -5,6 +5,7 @@ project without an Epic type exports without epics and says so in a manual fix."
 
 from __future__ import annotations
 
+from application.export.preflight import run_preflight
 from domain.export import Export, epic_id, export_label
 from infrastructure.jira import NewIssue
 from interfaces.bootstrap import Container
@@ -16,6 +17,7 @@ from tests.integration.export.support import (
     assert_no_duplicates,
     exported_events,
     prepare_session,
+    retry_export,
     start_export,
     wait_export,
 )
@@ -132,3 +134,36 @@ def test_epic_mode_existing_puts_every_ticket_under_the_sessions_epic(
     assert export.epics == {} and not export.fixes
     keys = [i.key for i in export.issues.values()]
     assert {epic_of(sandbox, k) for k in keys[:5]} == {epic.key}
+
+
+@BOTH_FLAVORS
+def test_epics_made_by_a_run_that_died_unrecorded_are_found_by_the_retry(
+    container: Container, sandbox: Sandbox
+) -> None:
+    """Jira stored the epics, the answer was lost and the look for their marks failed too
+    (401): the export failed with no epic recorded. The retry finds them, makes none."""
+    session_id = prepare_session(container, epic_mode="per_group")
+    container.start()
+    before = sandbox.stats()["total_requests"]
+    assert run_preflight(sandbox.jira, PROJECT, "Task", epic_mode="per_group").ok
+    preflight = sandbox.stats()["total_requests"] - before
+    # pre-flight, the watermark search, the epics' bulk create (stored, answered 500),
+    # then 401 from the first look for their marks on
+    sandbox.faults(fail_create_next=1, unauthorized_from_request=preflight + 3)
+    started = start_export(container, session_id)
+    failed = wait_export(container, started.export_id)
+    assert failed.status == "failed", failed.status
+    assert failed.epics == {} and failed.issues == {}
+    made = sandbox.stats()["issues_created"]
+    assert made >= 3  # the epics exist in Jira, unrecorded
+
+    sandbox.clear_faults()
+    retry_export(container, session_id)
+    export = wait_export(container, started.export_id, ended=("completed",))
+    assert all(e.found_by_search for e in export.epics.values())
+    check_epics(container, sandbox, export)
+    assert (
+        sandbox.stats()["issues_created"]
+        == len(export.plan) + len(export.epics)
+        == (made + len(export.plan))
+    )
