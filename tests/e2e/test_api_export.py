@@ -323,6 +323,7 @@ def test_the_sandbox_refuses_an_unknown_time_zone(sandbox: Sandbox) -> None:
     assert response.status_code == 400 and "IANA" in response.text  # Jira-style 400
 
 
+@BOTH_FLAVORS
 def test_sync_back_shows_jira_status_and_fetches_only_updated_issues(
     xapi: Api, sandbox: Sandbox
 ) -> None:
@@ -427,6 +428,7 @@ def test_a_running_export_shows_its_eta(xapi: Api, sandbox: Sandbox) -> None:
     assert seen == sorted(seen, reverse=True)
 
 
+@BOTH_FLAVORS
 def test_a_reexport_through_the_api_plan_conflict_flag_and_its_resolution(
     xapi: Api, sandbox: Sandbox
 ) -> None:
