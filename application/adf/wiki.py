@@ -40,8 +40,6 @@ from application.adf.convert import markdown_to_adf
 
 Node = dict[str, Any]
 
-# Characters Jira's BackslashEscapeRendererComponent turns back into themselves.
-_BACKSLASH_ESCAPABLE = frozenset("-#*_+?^~|%()!@[]")
 # Phrase delimiters: *strong* _em_ -deleted- +inserted+ ^sup^ ~sub~ ??cite??
 _PHRASE_CHARS = frozenset("*_-+^~")
 _ENTITY_LIKE = re.compile(r"&#?[0-9A-Za-z]+;")
@@ -53,6 +51,9 @@ _PAREN_EMOTICONS = (
     "(y)", "(n)", "(i)", "(/)", "(x)", "(+)", "(-)", "(!)", "(?)",
 )  # fmt: skip
 _MACRO_NAME = re.compile(r"(code|noformat|quote|panel|color|anchor)", re.I)
+# Runs of characters that are always written as they are (the rules below never touch
+# them): ASCII letters and digits, spaces and harmless punctuation.
+_PLAIN = re.compile(r"[A-Za-z0-9 ,./'\"=<>$%@`]+")
 _SAFE_LANGUAGE = re.compile(r"[A-Za-z0-9_+#.-]{1,40}")
 
 _MARK_ORDER = ("strong", "em", "strike", "code")
@@ -410,6 +411,14 @@ class _InlineWriter:
                 index = block.end()
         while index < len(text):
             char = text[index]
+            if index != start and not (char in "PpD" and self._emoticon_prefix()):
+                plain = _PLAIN.match(text, index)
+                if plain is not None:
+                    # Letters, digits and punctuation Jira gives no meaning to, in one go.
+                    self.out.append(plain.group())
+                    self.escaped_last = False
+                    index = plain.end()
+                    continue
             rendered = self._render_char(text, index, at_line_start=index == start)
             self.escaped_last = rendered != char
             self.out.append(rendered)
