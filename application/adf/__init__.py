@@ -19,7 +19,7 @@ from application.adf.ticket_document import (
     ticket_markdown,
 )
 from application.adf.validate import adf_schema, validate_adf
-from application.adf.wiki import adf_to_wiki, markdown_to_wiki
+from application.adf.wiki import adf_to_wiki, markdown_to_wiki, plain_to_wiki
 
 __all__ = [
     "JIRA_ATTACHMENT_LIMIT_BYTES",
@@ -40,6 +40,7 @@ __all__ = [
     "jira_length",
     "markdown_to_adf",
     "markdown_to_wiki",
+    "plain_to_wiki",
     "ticket_markdown",
     "validate_adf",
 ]

@@ -74,6 +74,12 @@ def adf_to_wiki(document: Node) -> str:
     return _blocks(document.get("content", []))
 
 
+def plain_to_wiki(text: str) -> str:
+    """Plain text (not Markdown) as one wiki paragraph that shows every character as it
+    is, e.g. a note built from a file name; a newline becomes a `\\\\` line break."""
+    return _inline([{"type": "text", "text": text}], line_start=True)
+
+
 def _blocks(nodes: list[Node]) -> str:
     rendered = (_block(node) for node in nodes)
     return "\n\n".join(text for text in rendered if text)

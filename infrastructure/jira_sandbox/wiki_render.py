@@ -180,8 +180,8 @@ class _Reader:
             return node
         content = self.lines(self.macros(body).split("\n"))
         if name == "quote":
-            return {"type": "blockquote", "content": content}
-        return {"type": "panel", "attrs": {"panelType": "info"}, "content": content}
+            return {"type": "blockquote", "content": _fit(content, _QUOTE_CONTENT)}
+        return {"type": "panel", "attrs": {"panelType": "info"}, "content": _fit(content, _PANEL)}
 
     def lines(self, lines: list[str]) -> list[Node]:
         blocks: list[Node] = []
@@ -210,7 +210,8 @@ class _Reader:
                 blocks.append({"type": "heading", "attrs": {"level": level}, "content": inline})
             elif (quoted := _QUOTE_LINE.fullmatch(line)) is not None:
                 flush()
-                blocks.append({"type": "blockquote", "content": self.paragraphs(quoted.group(1))})
+                content = _fit(self.paragraphs(quoted.group(1)), _QUOTE_CONTENT)
+                blocks.append({"type": "blockquote", "content": content})
             elif _RULE.fullmatch(line):
                 flush()
                 blocks.append({"type": "rule"})
@@ -513,12 +514,40 @@ class _Reader:
             elif self.is_token(char):
                 flush()
                 value = self.tokens[ord(char) - _TOKEN_BASE]
-                for node in value if isinstance(value, list) else [value]:
+                for node in value if isinstance(value, list) else _as_inline(value):
                     out.append(_with_marks(node, marks))
             else:
                 pending.append(char)
         flush()
         return _merge(out)
+
+
+def _as_inline(node: Node) -> list[Node]:
+    """A block macro where only inline content may stand (a table cell, a heading)."""
+    if node["type"] == "codeBlock":
+        out: list[Node] = []
+        for index, line in enumerate("".join(t["text"] for t in node["content"]).split("\n")):
+            if index:
+                out.append({"type": "hardBreak"})
+            if line:
+                out.append({"type": "text", "text": line, "marks": [{"type": "code"}]})
+        return out
+    if node["type"] in ("blockquote", "panel", "paragraph"):
+        inline: list[Node] = []
+        for child in node["content"]:
+            if inline and child.get("content"):
+                inline.append({"type": "hardBreak"})
+            inline.extend(_as_inline(child) if child["type"] != "text" else [child])
+        return inline
+    if node["type"] in _FLATTENED:
+        return [n for child in node.get("content", []) for n in _as_inline(child)]
+    return [] if node["type"] == "rule" else [node]
+
+
+_FLATTENED = frozenset(
+    {"bulletList", "orderedList", "listItem", "heading", "table", "tableRow", "tableHeader",
+     "tableCell"}
+)  # fmt: skip
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -536,8 +565,30 @@ def _language(params: str | None) -> str | None:
     return None
 
 
+_QUOTE_CONTENT = frozenset({"paragraph", "bulletList", "orderedList", "codeBlock"})
+_ITEM_CONTENT = _QUOTE_CONTENT
+_PANEL = frozenset({"paragraph", "heading", "bulletList", "orderedList", "codeBlock", "rule"})
+
+
+def _fit(blocks: list[Node], allowed: frozenset[str]) -> list[Node]:
+    """What ADF does not allow in a container, as paragraphs (text kept), never empty."""
+    fitted: list[Node] = []
+    for block in blocks:
+        if block["type"] in allowed:
+            fitted.append(block)
+        elif block["type"] == "heading":
+            fitted.append({"type": "paragraph", "content": block["content"]})
+        elif block["type"] == "table":
+            for row in block["content"]:
+                for cell in row["content"]:
+                    fitted.extend(cell["content"])
+        elif block["type"] in ("blockquote", "panel"):
+            fitted.extend(_fit(block["content"], allowed))
+    return fitted or [{"type": "paragraph", "content": []}]
+
+
 def _list_item(blocks: list[Node]) -> Node:
-    return {"type": "listItem", "content": blocks}
+    return {"type": "listItem", "content": _fit(blocks, _ITEM_CONTENT) if blocks else []}
 
 
 def _fix_items(node: Node) -> None:

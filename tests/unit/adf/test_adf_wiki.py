@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from application.adf import markdown_to_adf
-from application.adf.wiki import adf_to_wiki, markdown_to_wiki
+from application.adf.wiki import adf_to_wiki, markdown_to_wiki, plain_to_wiki
 from infrastructure.jira_sandbox.wiki_render import wiki_to_adf
 from tests.support.wiki_structure import structure, text_content
 
@@ -158,6 +158,20 @@ def test_a_ticket_document_converts_as_a_whole() -> None:
         "h2. User story\n\nAs an editor _I_ want [pages|https://e.com].\n\n"
         "h2. Analysis\n\n||a||b||\n|1|2|\n\nh2. Verification\n\n* \\[ \\] done"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "wiki"),
+    [
+        ("attached as node.type.page-description.md.",) * 2,
+        ("# a__b_-c *x* [y] (x)", "\\# a\\_\\_b\\_\\-c \\*x\\* \\[y\\] \\(x)"),
+        ("two\nlines", "two\\\\ lines"),
+    ],
+)
+def test_plain_text_shows_every_character(text: str, wiki: str) -> None:
+    assert plain_to_wiki(text) == wiki
+    shown = wiki_to_adf(wiki)["content"][0]["content"]
+    assert "".join(n.get("text", "\n") for n in shown).replace("\n ", "\n") == text
 
 
 def test_unknown_nodes_keep_their_text() -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from application.adf import validate_adf
 from infrastructure.jira_sandbox.wiki_render import wiki_to_adf
 
 
@@ -150,3 +153,18 @@ def test_private_use_characters_and_unclosed_macros_stay_text() -> None:
     assert read("a\ue000b \U000f0000 {code}\nx") == [
         para(text("a\ue000b \U000f0000 {code}"), BR, text("x"))
     ]
+
+
+_WIKI_PIECES = [
+    *"ab *_-+^~?!#()\\:;&.|[]{}\n\t",
+    "{code}", "{code:py}", "{noformat}", "{quote}", "{panel:title=x}", "{panel}", "||", "h2. ",
+    "bq. ", "----", "* ", "# ", "*# ", "- ", "[a|http://b]", "http://x.y", "\\\\", "&amp;",
+    "&#1114112;", "&#0;", "\ue000", "\U000f0000", "{{", "}}", "{*}", ":)", "(x)", "!a!",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.sampled_from(_WIKI_PIECES) | st.text(max_size=3), max_size=40).map("".join))
+def test_any_wiki_text_reads_as_valid_adf(wiki: str) -> None:
+    """Whatever a client sends the Data Center sandbox renders, as ADF the schema accepts."""
+    assert validate_adf(wiki_to_adf(wiki)) == []
