@@ -39,6 +39,7 @@ def fixes_by_ticket(export: Export) -> dict[UUID | None, list[str]]:
     return found
 
 
+@BOTH_FLAVORS
 def test_field_fallbacks_are_applied_and_recorded_as_manual_fixes(
     container: Container, sandbox: Sandbox
 ) -> None:

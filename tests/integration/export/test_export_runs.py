@@ -252,6 +252,7 @@ def test_401_mid_run_fails_admin_required_and_the_retry_resumes_without_duplicat
     assert container.app.load_session(session_id).stage == Stage.COMPLETED
 
 
+@BOTH_FLAVORS
 def test_429_storm_at_the_start_is_waited_out_and_the_export_completes(
     container: Container, sandbox: Sandbox
 ) -> None:
