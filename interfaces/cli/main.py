@@ -287,6 +287,7 @@ def _keep_running(container: Container, host: str, port: int, token: str, sessio
     console.rule("[bold]The API is up (Ctrl-C to stop)")
     lines = [
         ("API", base),
+        ("review console", f"{base}/  (sign in with the token below)"),
         ("interactive docs", f"{base}/docs"),
         ("token", token),
         ("this session", f"{base}/api/sessions/{session_id}"),
