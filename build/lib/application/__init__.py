@@ -1,0 +1,1 @@
+"""Use cases: commands on the aggregates, and the ports that infrastructure implements."""

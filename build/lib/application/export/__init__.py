@@ -1,0 +1,1 @@
+"""Export to Jira: the gateway port, the pre-flight checks and the resumable export run."""

@@ -1,0 +1,1 @@
+"""Ticket drafting: the drafter port, the offline generator and the generation run."""

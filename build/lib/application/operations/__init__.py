@@ -1,0 +1,1 @@
+"""Operations on the stored history itself: backup, restore, verify, key rotation."""

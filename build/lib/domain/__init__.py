@@ -1,0 +1,1 @@
+"""The ticketforge domain: aggregates, their events and invariants. No I/O here."""

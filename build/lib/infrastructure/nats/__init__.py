@@ -1,0 +1,1 @@
+"""NATS JetStream adapters for live progress: publisher, subscriber, embedded server."""

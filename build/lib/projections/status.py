@@ -1,0 +1,62 @@
+"""Where each projection stands: position, lag, leader, rebuild (the admin's view).
+
+Not a read model of its own: the runner's bookkeeping (tracked positions, leases,
+rebuilds) answers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from projections.base import ProjectionRunner, ProjectionStatus, RebuildStatus
+
+
+def _moment(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
+
+
+def rebuild_view(rebuild: RebuildStatus | None) -> dict[str, Any] | None:
+    if rebuild is None:
+        return None
+    return {
+        "state": rebuild.state,
+        "started_at": _moment(rebuild.started_at),
+        "finished_at": _moment(rebuild.finished_at) if rebuild.finished_at is not None else None,
+        "position": rebuild.position,
+        "events_per_s": round(rebuild.events_per_s, 1) if rebuild.events_per_s else None,
+        "error": rebuild.error,
+    }
+
+
+def projection_view(s: ProjectionStatus) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "position": s.position,
+        "head": s.head,
+        "lag_events": s.lag_events,
+        "lag_seconds": s.lag_seconds,
+        "leader": s.leader,
+        "leading_here": s.leading_here,
+        "rebuild": rebuild_view(s.rebuild),
+    }
+
+
+class ProjectionsView:
+    """Each projection's position, the event store's head, and the lag between them."""
+
+    def __init__(self, runner: ProjectionRunner, head: Callable[[], int]) -> None:
+        self.runner = runner
+        self.head = head
+
+    def overview(self) -> dict[str, Any]:
+        statuses = self.runner.status()
+        return {
+            "head": statuses[0].head if statuses else self.head(),
+            "projections": [projection_view(s) for s in statuses],
+        }
+
+    @staticmethod
+    def rebuild(rebuild: RebuildStatus | None) -> dict[str, Any] | None:
+        return rebuild_view(rebuild)
