@@ -1,1 +1,0 @@
-"""Use cases: commands on the aggregates, and the ports that infrastructure implements."""

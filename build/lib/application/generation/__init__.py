@@ -1,1 +1,0 @@
-"""Ticket drafting: the drafter port, the offline generator and the generation run."""

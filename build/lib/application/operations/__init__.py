@@ -1,1 +1,0 @@
-"""Operations on the stored history itself: backup, restore, verify, key rotation."""

@@ -1,1 +1,0 @@
-"""The ticketforge domain: aggregates, their events and invariants. No I/O here."""

@@ -1,1 +1,0 @@
-"""Backup files, and the event store's tables read and written as they are stored."""

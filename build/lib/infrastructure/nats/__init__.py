@@ -1,1 +1,0 @@
-"""NATS JetStream adapters for live progress: publisher, subscriber, embedded server."""

@@ -1,1 +1,0 @@
-"""Read models built from the event store, each with its own tracked position."""
