@@ -115,8 +115,8 @@ class Container:
             self.projector.start(
                 poll_interval=POLL_INTERVAL_S if self.waker is None else NOTIFIED_POLL_INTERVAL_S
             )
-            if self.waker is not None:
-                self.waker.start()
+        if self.waker is not None and (projections or (publish and self.live_progress)):
+            self.waker.start()
         if self.live_progress is not None:
             self.live_progress.start(follow=publish)
             if self.live_progress.embedded_error is not None and self.local_queue is not None:
@@ -284,11 +284,21 @@ def bootstrap(
     projector = ProjectionRunner(
         ApplicationEventSource(app), store, projections_named(only), leases=leases
     )
+    live = _live_progress(settings, app, store, leases)
+    if live is not None:
+        # Live progress is published as soon as this process commits an event, not at
+        # the follower's next poll.
+        app.on_commit.append(live.notify)
     waker = None
     if settings.uses_postgres:
         channel = str(getattr(app.recorder, "channel_name", "stored_events"))
-        waker = PostgresEventWaker(settings.postgres_conninfo(), channel, projector.notify)
-    live = _live_progress(settings, app, store, leases)
+
+        def wake() -> None:  # a commit by any process: LISTEN/NOTIFY
+            projector.notify()
+            if live is not None:
+                live.notify()
+
+        waker = PostgresEventWaker(settings.postgres_conninfo(), channel, wake)
     # With NATS, work goes to the workers through JetStream; a lone process without
     # it hands work to its own worker threads through the `rm_tasks` read model.
     local_queue = SqlTaskQueue(db)
@@ -328,7 +338,12 @@ def bootstrap(
         drafter_for=drafter_for,
         jira=jira,
         exports=exports,
-        views=Views.over(store, projector, app.head_position),
+        views=Views.over(
+            store,
+            projector,
+            app.head_position,
+            publishing=live.follower.runner if live is not None else None,
+        ),
         progress_listeners=listeners,
         live_progress=live,
         local_queue=local_queue,
