@@ -298,8 +298,14 @@ class Clocks:
 
         def timed_open_batch() -> Any:
             batch = open_batch()
-            wait = batch.wait
+            wait, send = batch.wait, batch.send
             sizes = self.batch_sizes
+
+            def timed_send(subject: str, message: dict[str, Any], msg_id: str) -> None:
+                self.sent_at[int(msg_id.rpartition(":")[2])] = time.time()
+                send(subject, message, msg_id)
+
+            batch.send = timed_send  # type: ignore[method-assign]
 
             def timed_wait() -> None:
                 started = time.time()
@@ -311,6 +317,7 @@ class Clocks:
             return batch
 
         self.batch_sizes: list[int] = []
+        self.sent_at: dict[int, float] = {}  # when the follower handed it to the bus
         recorder.insert_events = timed_insert  # type: ignore[method-assign]
         publisher.publish = timed_publish  # type: ignore[method-assign]
         publisher.publish_many = timed_publish_many  # type: ignore[method-assign]
@@ -431,6 +438,8 @@ class Run:
     latencies_ms: list[float]  # event timestamp -> arrival, every delivery
     commit_latencies_ms: list[float]  # commit -> arrival, deliveries joined to a commit
     publish_ms: list[float]  # per message: commit -> published (JetStream's ack)
+    to_send_ms: list[float]  # per message: commit -> the follower hands it to the bus
+    send_ack_ms: list[float]  # per message: handed to the bus -> JetStream's ack
     after_publish_ms: list[float]  # per delivery: published -> arrival
     publish_calls_ms: list[float]  # each publish call, to JetStream's ack (all messages)
     unjoined: int  # deliveries whose event was not found in the log / commit clock
@@ -573,6 +582,8 @@ def summarise(
 ) -> Run:
     latencies, commit_latencies, errors = [], [], []
     to_publish: list[float] = []  # per message: commit -> JetStream's ack
+    to_send: list[float] = []
+    send_ack: list[float] = []
     after_publish: list[float] = []  # per delivery: JetStream's ack -> arrival
     seen: set[int] = set()
     unjoined = 0
@@ -593,6 +604,9 @@ def summarise(
                 if nid not in seen:
                     seen.add(nid)
                     to_publish.append((clocks.published[nid] - clocks.committed[nid]) * 1000)
+                    if nid in clocks.sent_at:
+                        to_send.append((clocks.sent_at[nid] - clocks.committed[nid]) * 1000)
+                        send_ack.append((clocks.published[nid] - clocks.sent_at[nid]) * 1000)
             else:
                 unjoined += 1
             arrivals.setdefault(sequence, []).append(arrival)
@@ -637,6 +651,8 @@ def summarise(
         latencies_ms=latencies,
         commit_latencies_ms=commit_latencies,
         publish_ms=to_publish,
+        to_send_ms=to_send,
+        send_ack_ms=send_ack,
         publish_calls_ms=clocks.publish_calls_ms,
         after_publish_ms=after_publish,
         unjoined=unjoined,
@@ -734,6 +750,20 @@ def print_table(runs: list[Run]) -> None:
             "    commit -> its pass starts (< 0: already running) p50 / p99",
             [
                 f"{percentile(r.waited_ms, 50):.1f} / {percentile(r.waited_ms, 99):.1f} ms"
+                for r in runs
+            ],
+        ),
+        (
+            "    commit -> handed to the bus (pass computed it) p50 / p99",
+            [
+                f"{percentile(r.to_send_ms, 50):.1f} / {percentile(r.to_send_ms, 99):.1f} ms"
+                for r in runs
+            ],
+        ),
+        (
+            "    handed to the bus -> JetStream's ack p50 / p99",
+            [
+                f"{percentile(r.send_ack_ms, 50):.1f} / {percentile(r.send_ack_ms, 99):.1f} ms"
                 for r in runs
             ],
         ),
