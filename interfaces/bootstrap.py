@@ -6,6 +6,7 @@ Nothing here runs at import time; `bootstrap()` builds a container from settings
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -118,6 +119,10 @@ class Container:
         if self.waker is not None and (projections or (publish and self.live_progress)):
             self.waker.start()
         if self.live_progress is not None:
+            # Live progress hops between threads (the follower, the NATS loops, the API's
+            # loop): each hop waits for the GIL up to the switch interval (5 ms by
+            # default) while another thread computes; 1 ms keeps that off the latency.
+            sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
             self.live_progress.start(follow=publish)
             if self.live_progress.embedded_error is not None and self.local_queue is not None:
                 # No NATS at all: this lone process hands work to its own workers.
@@ -207,6 +212,7 @@ class JiraConnector:
 # by polling (a read; the write lock is taken only when there is something to do),
 # on PostgreSQL LISTEN/NOTIFY wakes it and the poll is only a fallback.
 POLL_INTERVAL_S = 0.05
+GIL_SWITCH_INTERVAL_S = 0.001
 NOTIFIED_POLL_INTERVAL_S = 2.0
 
 SANDBOX_EMAIL = "demo@example.com"

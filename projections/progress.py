@@ -9,7 +9,10 @@ the bus). For each relevant event it updates a small per-session / per-task doc
 (the whole current state, so a late subscriber needs only the latest message).
 
 Messages are published through the `ProgressPublisher` port *inside the batch's
-transaction, before its position commits* (`ViewTransaction.before_commit`). Each
+transaction, before its position commits* (`ViewTransaction.before_commit`). A
+publisher that can (`open_batch()`, NATS) is handed each message as soon as the batch
+computes it, with asynchronous acknowledgements that are all awaited just before the
+commit; the follower is woken by every commit (`ProgressFollower.notify`). Each
 carries a deterministic message id, `<session_id>:<notification id of the event>`,
 which the bus uses to drop re-publishes (JetStream's duplicate window). So:
 
@@ -93,14 +96,10 @@ class ProgressPublisher(Protocol):
         ...
 
 
-class BatchPublisher(ProgressPublisher, Protocol):
-    def publish_many(self, messages: list[Outgoing]) -> None:
-        """Publish all, in order, without waiting between them; return once the bus has
-        stored every one (or raise `ProgressUnavailable`)."""
-        ...
-
-
 class SendingBatch(Protocol):
+    """What a publisher's `open_batch()` returns (optional: without it, a batch's
+    messages are published one by one just before its position commits)."""
+
     def send(self, subject: str, message: dict[str, Any], msg_id: str) -> None:
         """Hand the message to the bus now, without waiting for it to be stored."""
         ...
@@ -111,11 +110,7 @@ class SendingBatch(Protocol):
 
 
 def publish_all(publisher: ProgressPublisher, messages: list[Outgoing]) -> None:
-    """One batch's messages: pipelined if the publisher can, else one by one."""
-    many = getattr(publisher, "publish_many", None)
-    if many is not None:
-        many(messages)
-        return
+    """One batch's messages, one by one (a publisher that cannot `open_batch`)."""
     for subject, message, msg_id in messages:
         publisher.publish(subject, message, msg_id)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from infrastructure.nats.connection import NatsConnection, NatsUnavailable, redacted
 from infrastructure.nats.stream import ProgressStream, ensure_stream
-from projections.progress import Outgoing, ProgressUnavailable
+from projections.progress import ProgressUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -104,43 +104,6 @@ class NatsProgressPublisher:
         """Messages sent as they are produced (no waiting), acknowledgements awaited by
         `PublishBatch.wait()` just before the caller's position commits."""
         return PublishBatch(self)
-
-    def publish_many(self, messages: list[Outgoing]) -> None:
-        """All of a batch's messages in one call: sent back to back in order, then every
-        acknowledgement awaited (bounded) before returning, so the caller's position
-        commits only once JetStream has stored them all."""
-        if not messages:
-            return
-        payloads = [(subject, encode(message), msg_id) for subject, message, msg_id in messages]
-        try:
-            self.connection.call(lambda: self._publish_many(payloads), self.timeout_s * 2 + 1)
-        except NatsUnavailable as exc:
-            raise ProgressUnavailable(str(exc)) from exc
-
-    async def _publish_many(self, payloads: list[tuple[str, bytes, str]]) -> None:
-        js = self.connection.js
-        if not self._stream_ready:
-            await ensure_stream(js, self.stream, update=True)
-            self._stream_ready = True
-        acks: list[asyncio.Future[Any]] = []
-        try:
-            for subject, payload, msg_id in payloads:
-                acks.append(
-                    await js.publish_async(
-                        subject,
-                        payload,
-                        wait_stall=self.timeout_s,
-                        stream=self.stream.name,
-                        headers={MSG_ID_HEADER: msg_id},
-                    )
-                )
-            done = await asyncio.wait_for(asyncio.gather(*acks), self.timeout_s)
-        except BaseException:
-            for ack in acks:  # the batch is retried whole; nobody waits for these
-                ack.cancel()
-            raise
-        self.published += len(done)
-        self.duplicates += sum(1 for ack in done if ack.duplicate)
 
     async def _publish(self, subject: str, payload: bytes, msg_id: str) -> None:
         js = self.connection.js

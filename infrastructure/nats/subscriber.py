@@ -195,11 +195,11 @@ class ProgressSubscription:
                 self.last_seq = item.seq
                 return item
 
-    def ready(self) -> list[ProgressItem]:
-        """Messages already received and waiting, taken without waiting (a burst is
-        handed on as one)."""
+    def ready(self, limit: int) -> list[ProgressItem]:
+        """Up to `limit` messages already received and waiting, taken without waiting (a
+        burst is handed on as one)."""
         items: list[ProgressItem] = []
-        while (msg := self._msg_now()) is not None:
+        while len(items) < limit and (msg := self._msg_now()) is not None:
             item = self._decode(msg)
             if item is not None and (self.last_seq is None or item.seq > self.last_seq):
                 self.last_seq = item.seq
@@ -300,23 +300,17 @@ class _Hub:
                     continue
                 # What else has arrived with it goes out with it: clients wake once per
                 # burst, and write it in one go.
-                for one in (item, *self.subscription.ready()):
+                burst = [item, *self.subscription.ready(max(1, HUB_BUFFER // 2 - 1))]
+                for one in burst:
                     one.data  # encoded once, here, for every client  # noqa: B018
                     self.items.append(one)
                     self.appended += 1
                 self._wake()
+                await asyncio.sleep(0)  # the clients' turn, before the next burst
         except ProgressUnavailable as exc:
             self.error = exc
             self.closed = True
             self._wake()
-
-    def serves(self, after: int | None) -> bool:
-        """Whether every message a client starting `after` needs is here (or to come)."""
-        if self.closed:
-            return False
-        if after is None:
-            return True
-        return bool(self.items) and after >= self.items[0].seq - 1
 
     def index_after(self, seq: int) -> int:
         """The absolute index of the first held item after stream sequence `seq`."""
