@@ -36,7 +36,14 @@ from domain.admin import AdminActivity
 from domain.errors import ConflictError, InvalidCommandError, NotFoundError
 from domain.export import Export
 from domain.revision import Revision
-from domain.session import EDIT_STAGES, Session, Stage
+from domain.session import (
+    EDIT_STAGES,
+    EPIC_EXISTING,
+    EPIC_NONE,
+    Session,
+    Stage,
+    check_epic_mode,
+)
 
 AggregateT = TypeVar("AggregateT", Session, Export)
 
@@ -254,7 +261,11 @@ class TicketForge(Application[UUID]):
         user: User,
         default_labels: Sequence[str] = (),
         epic_key: str | None = None,
+        epic_mode: str | None = None,
     ) -> CommandResult:
+        """`epic_mode` defaults to `existing` with an `epic_key`, else `none`."""
+        mode = epic_mode or (EPIC_EXISTING if epic_key else EPIC_NONE)
+        check_epic_mode(mode, epic_key)
         session = Session(
             name=name,
             owner=user.name,
@@ -264,6 +275,7 @@ class TicketForge(Application[UUID]):
             default_labels=list(default_labels),
             epic_key=epic_key,
             actor=user.name,
+            epic_mode=mode,
         )
         recordings = self.save(session)
         return CommandResult(session.id, recordings[-1].notification.id, session.version)
@@ -351,6 +363,13 @@ class TicketForge(Application[UUID]):
             session_id,
             user,
             lambda s: s.edit_ticket(ticket_id, changes, expected_version, user.name),
+        )
+
+    def change_epic_mode(
+        self, session_id: UUID, epic_mode: str, epic_key: str | None, user: User
+    ) -> CommandResult:
+        return self.update_session(
+            session_id, user, lambda s: s.change_epic_mode(epic_mode, epic_key, user.name)
         )
 
     def reorder_tickets(

@@ -1,8 +1,9 @@
 """ADF conversion and validation throughput, against stock `jsonschema` in the same run.
 
 Drafts NestWatch's 235 tickets offline, then times: Markdown -> ADF, our validation
-(compiled fast check, explained by jsonschema only on failure), and jsonschema's
-Draft 4 validator on the same documents.
+(compiled fast check, explained by jsonschema only on failure), jsonschema's Draft 4
+validator on the same documents, and Markdown -> wiki markup (Jira Data Center's format,
+built from the same ADF, so its baseline is Markdown -> ADF).
 
     .venv/bin/python -m bench.adf [--repeat 4]
 """
@@ -18,7 +19,14 @@ from pathlib import Path
 
 from jsonschema import Draft4Validator
 
-from application.adf import markdown_to_adf, ticket_markdown, validate_adf
+from application.adf import (
+    adf_json,
+    jira_length,
+    markdown_to_adf,
+    markdown_to_wiki,
+    ticket_markdown,
+    validate_adf,
+)
 from application.generation.offline import OfflineDrafter
 from application.generation.port import DraftRequest
 from application.generation.related import RelatedIndex
@@ -38,6 +46,9 @@ class Measured:
     stock_s: float  # estimated for all documents from the sample
     stock_valid: int
     sampled: int
+    wiki_s: float  # Markdown -> wiki markup (Jira Data Center), same documents
+    wiki_chars: int  # total length of the wiki texts, as Jira counts it
+    adf_chars: int  # total length of the compact ADF JSON, as Jira counts it
 
     @property
     def convert_per_s(self) -> float:
@@ -50,6 +61,10 @@ class Measured:
     @property
     def stock_per_s(self) -> float:
         return self.documents / self.stock_s
+
+    @property
+    def wiki_per_s(self) -> float:
+        return self.documents / self.wiki_s
 
 
 def measure(repeat: int, sample_size: int | None = None) -> Measured:
@@ -81,7 +96,16 @@ def measure(repeat: int, sample_size: int | None = None) -> Measured:
     started = time.perf_counter()
     stock_ok = sum(1 for d in sample if stock.is_valid(d))
     reference = (time.perf_counter() - started) / len(sample) * len(documents)
-    return Measured(len(documents), convert, ours, ours_ok, reference, stock_ok, len(sample))
+
+    started = time.perf_counter()
+    wiki = [markdown_to_wiki(m) for m in markdown]
+    wiki_s = time.perf_counter() - started
+    wiki_chars = sum(jira_length(w) for w in wiki)
+    adf_chars = sum(jira_length(adf_json(d)) for d in documents)
+    return Measured(
+        len(documents), convert, ours, ours_ok, reference, stock_ok, len(sample),
+        wiki_s, wiki_chars, adf_chars,
+    )  # fmt: skip
 
 
 def results(quick: bool = False) -> list[Figure]:
@@ -98,6 +122,14 @@ def results(quick: bool = False) -> list[Figure]:
             m.stock_per_s,
             notes=f"{corpus}; valid {m.ours_valid}/{m.documents} (ours), "
             f"{m.stock_valid}/{m.sampled} (stock, timed on {m.sampled} and extrapolated)",
+        ),
+        compare(
+            "Markdown -> wiki markup (Data Center) vs Markdown -> ADF",
+            m.wiki_per_s,
+            "tickets/s",
+            m.convert_per_s,
+            notes=f"{corpus}; wiki text is {m.wiki_chars / m.adf_chars:.0%} of the ADF JSON's "
+            "length",
         ),
     ]
 
@@ -119,7 +151,9 @@ def main() -> None:
         f"{'validate (stock jsonschema, est.)':<34} {m.stock_s:>8.2f} {m.stock_per_s:>10.0f}"
         f"   valid: {m.stock_valid}/{m.sampled} sampled"
     )
+    print(f"{'Markdown -> wiki markup':<34} {m.wiki_s:>8.2f} {m.wiki_per_s:>10.0f}")
     print(f"ratio ours / stock: {m.stock_s / m.ours_s:.1f}x faster")
+    print(f"wiki markup length / ADF JSON length: {m.wiki_chars / m.adf_chars:.2f}")
 
 
 if __name__ == "__main__":

@@ -103,6 +103,7 @@ def write_session(app: TicketForge, events: int, parsed: Any) -> UUID:
         issue_type="Task",
         default_labels=["bench"],
         epic_key=None,
+        epic_mode="none",
         actor=ACTOR,
     )
     session.upload_inventory(parsed.files, parsed.entities, parsed.warnings, ACTOR)

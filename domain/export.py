@@ -26,6 +26,27 @@ def export_label(ticket_id: UUID) -> str:
     return f"tf-{ticket_id.hex[:20]}"
 
 
+def epic_id(session_id: UUID, group: str) -> UUID:
+    """The identity of a session's epic for one ticket group: its mark is
+    `export_label(epic_id(...))`, so a lost answer or a crash finds it again."""
+    return uuid5(session_id, f"ticketforge:epic:{group}")
+
+
+@dataclass
+class ExportedEpic:
+    """The epic made (or found) for one ticket group; `children`: tickets placed under it."""
+
+    group: str
+    epic_id: UUID
+    name: str
+    key: str
+    url: str
+    jira_id: str
+    children: int
+    found_by_search: bool = False
+    carried: bool = False  # made by an earlier export of the session
+
+
 @dataclass
 class ExportedIssue:
     ticket_id: UUID
@@ -61,8 +82,8 @@ class Failure:
 
 class Export(Aggregate):
     # Older snapshots still load: v1 before estimates, key watermarks and phase timings,
-    # v2 before re-exports.
-    class_version = 3
+    # v2 before re-exports, v3 before epics.
+    class_version = 4
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -83,6 +104,10 @@ class Export(Aggregate):
         state.setdefault("to_mark_obsolete", [])
         state.setdefault("obsolete", set())
         state.setdefault("force", set())
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        state.setdefault("epics", {})
 
     class ExportRequested(Aggregate.Created):
         """`carried`: what earlier exports of the session left in Jira (see `_carry`)."""
@@ -179,6 +204,20 @@ class Export(Aggregate):
             self.key_watermark = self.recover_after
         self.updated: dict[UUID, dict[str, Any]] = {}  # ticket -> what was sent
         self.conflicts: dict[UUID, dict[str, Any]] = {}
+        # group -> the epic of that group (epic_mode per_group), earlier exports' included
+        self.epics: dict[str, ExportedEpic] = {
+            str(raw["group"]): ExportedEpic(
+                str(raw["group"]),
+                UUID(str(raw["epic_id"])),
+                str(raw["name"]),
+                str(raw["key"]),
+                str(raw["url"]),
+                str(raw["jira_id"]),
+                int(raw.get("children", 0)),
+                carried=True,
+            )
+            for raw in carried.get("epics", ())
+        }
 
     @staticmethod
     def create_id(session_id: UUID, task_id: UUID) -> UUID:
@@ -207,6 +246,19 @@ class Export(Aggregate):
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state.setdefault("sent", {})
+
+    class EpicExported(Aggregate.Event):
+        """The epic of a ticket group exists in Jira: created, or found by its mark."""
+
+        group: str
+        epic_id: UUID
+        name: str
+        key: str
+        url: str
+        jira_id: str
+        children: int
+        found_by_search: bool
+        actor: str
 
     class TicketIssueUpdated(Aggregate.Event):
         """A changed ticket's text reached its issue (summary, description, labels)."""
@@ -374,6 +426,51 @@ class Export(Aggregate):
     ) -> None:
         self.issues[ticket_id] = ExportedIssue(ticket_id, order, key, url, jira_id, found_by_search)
         self.sent[ticket_id] = dict(sent)
+
+    def record_epic(
+        self,
+        group: str,
+        epic: UUID,
+        name: str,
+        key: str,
+        url: str,
+        jira_id: str,
+        children: int,
+        actor: str,
+        *,
+        found_by_search: bool = False,
+    ) -> None:
+        self.check_running()
+        if group in self.epics:
+            return
+        self._epic_exported(
+            group=group,
+            epic_id=epic,
+            name=name,
+            key=key,
+            url=url,
+            jira_id=jira_id,
+            children=children,
+            found_by_search=found_by_search,
+            actor=actor,
+        )
+
+    @event(EpicExported)
+    def _epic_exported(
+        self,
+        group: str,
+        epic_id: UUID,
+        name: str,
+        key: str,
+        url: str,
+        jira_id: str,
+        children: int,
+        found_by_search: bool,
+        actor: str,
+    ) -> None:
+        self.epics[group] = ExportedEpic(
+            group, epic_id, name, key, url, jira_id, children, found_by_search
+        )
 
     def record_update(self, ticket_id: UUID, sent: dict[str, Any], actor: str) -> None:
         self.check_running()

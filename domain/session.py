@@ -39,6 +39,31 @@ EXPORTABLE_STAGES = (Stage.REVIEW, Stage.COMPLETED)
 # Review goes on after an export completed; the first change moves the session back to
 # review (`Session._reopen`), where the next export starts from.
 EDIT_STAGES = (Stage.REVIEW, Stage.COMPLETED)
+# How the export groups tickets under epics: not at all, one epic per ticket group
+# (created by the export), or every ticket under one existing epic (`epic_key`).
+EPIC_NONE, EPIC_PER_GROUP, EPIC_EXISTING = "none", "per_group", "existing"
+EPIC_MODES = (EPIC_NONE, EPIC_PER_GROUP, EPIC_EXISTING)
+
+
+def check_epic_mode(epic_mode: str, epic_key: str | None) -> None:
+    """`existing` needs the epic's key; the other modes take none."""
+    if epic_mode not in EPIC_MODES:
+        raise InvalidCommandError(
+            f"Unknown epic_mode {epic_mode!r}",
+            [f"Use one of: {', '.join(EPIC_MODES)}"],
+        )
+    if epic_mode == EPIC_EXISTING and not epic_key:
+        raise InvalidCommandError(
+            "epic_mode 'existing' needs epic_key (the key of the epic, e.g. NW-12)",
+            ["Send epic_key with epic_mode 'existing', or choose 'per_group' or 'none'"],
+        )
+    if epic_mode != EPIC_EXISTING and epic_key:
+        raise InvalidCommandError(
+            f"epic_key is only used with epic_mode 'existing', not {epic_mode!r}",
+            ["Leave epic_key out, or set epic_mode to 'existing'"],
+        )
+
+
 # The stages a session can only be in once a generation run has completed.
 _BACKLOG_STAGES = (Stage.REVIEW, Stage.EXPORTING, Stage.EXPORT_FAILED, Stage.COMPLETED)
 
@@ -112,13 +137,18 @@ class Session(Aggregate):
 
     # v1 snapshots (before revisions) still load: no revision recorded yet, and a backlog
     # exactly when the stage says a generation run completed (v1 allowed no other way).
-    class_version = 2
+    # v2 snapshots (before epic modes): an epic key meant every ticket under that epic.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state.setdefault("revision", 0)
         state.setdefault("removed_entities", {})
         state.setdefault("backlog_started", state.get("stage") in _BACKLOG_STAGES)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state.setdefault("epic_mode", EPIC_EXISTING if state.get("epic_key") else EPIC_NONE)
 
     class SessionCreated(Aggregate.Created):
         name: str
@@ -129,14 +159,27 @@ class Session(Aggregate):
         default_labels: list[str]
         epic_key: str | None
         actor: str
+        epic_mode: str
 
-        # v1 (before labels and epics) had neither field; stored v1 events still load.
-        class_version = 2
+        # v1 (before labels and epics) had neither field, v2 no epic mode (an epic key
+        # meant every ticket under it); stored v1 and v2 events still load.
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state.setdefault("default_labels", [])
             state.setdefault("epic_key", None)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state.setdefault("epic_mode", EPIC_EXISTING if state.get("epic_key") else EPIC_NONE)
+
+    class EpicModeChanged(Aggregate.Event):
+        """How the export groups tickets under epics, changed before the first export."""
+
+        epic_mode: str
+        epic_key: str | None
+        actor: str
 
     @event(SessionCreated)
     def __init__(
@@ -150,6 +193,7 @@ class Session(Aggregate):
         default_labels: list[str],
         epic_key: str | None,
         actor: str,
+        epic_mode: str,
     ) -> None:
         self.name = name
         self.owner = owner
@@ -158,6 +202,7 @@ class Session(Aggregate):
         self.issue_type = issue_type
         self.default_labels = list(default_labels)
         self.epic_key = epic_key
+        self.epic_mode = epic_mode
         self.stage = Stage.SETUP
         self.files: dict[str, dict[str, Any]] = {}
         self.entities: dict[str, InventoryEntity] = {}
@@ -988,6 +1033,23 @@ class Session(Aggregate):
     def _export_requested(self, export_id: UUID, content_version: int, actor: str) -> None:
         self.stage = Stage.EXPORTING
         self.export_id = export_id
+
+    def change_epic_mode(self, epic_mode: str, epic_key: str | None, actor: str) -> None:
+        """Before the first export only: the epics an export made stay as they are."""
+        check_epic_mode(epic_mode, epic_key)
+        if self.stage == Stage.EXPORTING or self.export_id is not None:
+            raise ConflictError(
+                "epic_mode cannot change once the session has been exported "
+                f"(stage {self.stage}): its issues are already grouped in Jira",
+                ["Regroup the issues in Jira by hand, or create a new session to export anew"],
+            )
+        if (epic_mode, epic_key) != (self.epic_mode, self.epic_key):
+            self._epic_mode_changed(epic_mode=epic_mode, epic_key=epic_key, actor=actor)
+
+    @event(EpicModeChanged)
+    def _epic_mode_changed(self, epic_mode: str, epic_key: str | None, actor: str) -> None:
+        self.epic_mode = epic_mode
+        self.epic_key = epic_key
 
     def resume_export(self, export_id: UUID, actor: str) -> None:
         self.check_stage((Stage.EXPORT_FAILED,), "retry the export")

@@ -160,7 +160,8 @@ class Container:
 
 
 class JiraConnector:
-    """Jira Cloud when configured; else the bundled sandbox, started on first use."""
+    """Jira Cloud or Data Center when configured (the flavour from JIRA_FLAVOR, else from
+    the site's serverInfo); else the bundled sandbox, started on first use."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -169,8 +170,20 @@ class JiraConnector:
 
     @property
     def configured(self) -> bool:
+        return self.settings.jira_configured
+
+    def _credentials(self) -> tuple[str | None, str | None, str | None]:
         s = self.settings
-        return bool(s.jira_base_url and s.jira_email and s.jira_api_token)
+        if s.jira_pat is not None:
+            return None, None, s.jira_pat.get_secret_value()
+        token = s.jira_api_token.get_secret_value() if s.jira_api_token else None
+        return s.jira_email, token, None
+
+    def flavor(self) -> str:
+        """JIRA_FLAVOR (`cloud`, `datacenter`), or `auto`: the client reads serverInfo's
+        `deploymentType` on its first request (Data Center 10.x still answers `Server`),
+        where a failure is the export's (or the check's) to report."""
+        return self.settings.jira_flavor if self.configured else "cloud"
 
     def base_url(self) -> str:
         if self.configured:
@@ -190,12 +203,14 @@ class JiraConnector:
         from infrastructure.jira.client import JiraClient
 
         if self.configured:
-            token = self.settings.jira_api_token
+            email, token, bearer = self._credentials()
             return JiraClient(
                 self.base_url(),
-                self.settings.jira_email,
-                token.get_secret_value() if token else None,
+                email,
+                token,
+                bearer,
                 timeout=self.settings.jira_timeout_s,
+                flavor=self.flavor(),
             )
         return JiraClient(
             self.base_url(), SANDBOX_EMAIL, SANDBOX_TOKEN, timeout=self.settings.jira_timeout_s
@@ -368,10 +383,10 @@ def read_inventory_path(path: Path) -> list[UploadedFile]:
     return read(path)
 
 
-def run_jira_sandbox(host: str, port: int, db: Path) -> None:
+def run_jira_sandbox(host: str, port: int, db: Path, flavor: str = "cloud") -> None:
     from infrastructure.jira_sandbox import run_sandbox
 
-    run_sandbox(host, port, db)
+    run_sandbox(host, port, db, flavor=flavor)
 
 
 def operations(container: Container) -> Operations:

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     jira_base_url: str | None = Field(None, alias="JIRA_BASE_URL")
     jira_email: str | None = Field(None, alias="JIRA_EMAIL")
     jira_api_token: SecretStr | None = Field(None, alias="JIRA_API_TOKEN")
+    # A Data Center personal access token (sent as `Authorization: Bearer`), instead of
+    # JIRA_EMAIL + JIRA_API_TOKEN.
+    jira_pat: SecretStr | None = Field(None, alias="JIRA_PAT")
+    # `auto`: read from `GET /rest/api/2/serverInfo` (`deploymentType`).
+    jira_flavor: Literal["auto", "cloud", "datacenter"] = Field("auto", alias="JIRA_FLAVOR")
     jira_timeout_s: float = Field(30.0, alias="JIRA_TIMEOUT", gt=0)
 
     openai_api_key: SecretStr | None = Field(None, alias="OPENAI_API_KEY")
@@ -54,6 +59,7 @@ class Settings(BaseSettings):
         "jira_base_url",
         "jira_email",
         "jira_api_token",
+        "jira_pat",
         "openai_api_key",
         "openai_base_url",
         "cipher_key",
@@ -68,6 +74,26 @@ class Settings(BaseSettings):
     @property
     def uses_postgres(self) -> bool:
         return "postgres" in self.persistence_module
+
+    @property
+    def jira_configured(self) -> bool:
+        """A real Jira: its URL and a PAT, or an email (username) and API token."""
+        return bool(
+            self.jira_base_url and (self.jira_pat or (self.jira_email and self.jira_api_token))
+        )
+
+    @field_validator("jira_flavor", mode="before")
+    @classmethod
+    def _flavor_words(cls, value: object) -> object:
+        """`JIRA_FLAVOR=` means auto; `Data Center`, `server`, `dc` mean datacenter."""
+        if isinstance(value, str):
+            word = value.strip().lower().replace(" ", "").replace("_", "").replace("-", "")
+            if not word:
+                return "auto"
+            if word in ("dc", "server", "datacenter"):
+                return "datacenter"
+            return word
+        return value
 
     @property
     def llm_configured(self) -> bool:

@@ -75,6 +75,17 @@ class ExportsProjection(Projection):
                 "retries": 0,
                 "runs": 0,
                 "issues": issues,
+                "epics": {
+                    str(e["group"]): {
+                        "group": e["group"],
+                        "name": e["name"],
+                        "key": e["key"],
+                        "url": e["url"],
+                        "children": e.get("children", 0),
+                        "found_by_search": False,
+                    }
+                    for e in carried.get("epics", ())
+                },
                 "attachments": 0,
                 "links": [
                     {"blocker": keys[d], "blocked": keys[t], "type": "Blocks", "carried": True}
@@ -117,6 +128,19 @@ class ExportsProjection(Projection):
             "order": event.order,
             "key": event.key,
             "url": event.url,
+            "found_by_search": event.found_by_search,
+        }
+        self._save(tx, doc)
+
+    @process.register
+    def _epic(self, event: Export.EpicExported, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc.setdefault("epics", {})[event.group] = {
+            "group": event.group,
+            "name": event.name,
+            "key": event.key,
+            "url": event.url,
+            "children": event.children,
             "found_by_search": event.found_by_search,
         }
         self._save(tx, doc)
@@ -321,6 +345,17 @@ def summary_view(doc: dict[str, Any], titles: dict[str, str] | None = None) -> d
     return {
         **status_view(doc),
         "total_tickets_created": len(issues),
+        "epics": [
+            {
+                "group": e["group"],
+                "name": e["name"],
+                "jira_key": e["key"],
+                "jira_url": e["url"],
+                "children": e["children"],
+                "found_by_search": e["found_by_search"],
+            }
+            for e in doc.get("epics", {}).values()
+        ],
         "jira_tickets": [
             {
                 "ticket_id": i["ticket_id"],

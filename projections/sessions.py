@@ -46,6 +46,8 @@ def public_view(doc: dict[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in doc.items() if k not in hidden}
     obsolete = doc.get("obsolete_tickets", {})
     shown["revisions"] = doc.get("revision", 0)
+    # rows written before epic modes: an epic key meant every ticket under it
+    shown.setdefault("epic_mode", "existing" if doc.get("epic_key") else "none")
     shown["flags"] = {flag: sorted(doc.get(name, {})) for flag, name in FLAG_MAPS.items()}
     state = validation_state(doc)
     shown["validation"] = {
@@ -175,6 +177,7 @@ class SessionsProjection(Projection):
             "issue_type": event.issue_type,
             "default_labels": event.default_labels,
             "epic_key": event.epic_key,
+            "epic_mode": event.epic_mode,
             "stage": "setup",
             "files": {},
             "warnings": [],
@@ -197,6 +200,13 @@ class SessionsProjection(Projection):
             "source_changed_tickets": {},
             "obsolete_tickets": {},
         }
+        self._save(tx, doc)
+
+    @process.register
+    def _epic_mode_changed(self, event: Session.EpicModeChanged, tx: ViewTransaction) -> None:
+        doc = self._load(tx, event)
+        doc["epic_mode"] = event.epic_mode
+        doc["epic_key"] = event.epic_key
         self._save(tx, doc)
 
     @process.register

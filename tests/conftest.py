@@ -66,3 +66,11 @@ def container(settings: Settings) -> Iterator[Container]:
         yield c
     finally:
         c.close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        default=None,
+        help="Where the browser suite (tests/browser) saves its screenshots (default: a tmp dir)",
+    )

@@ -7,7 +7,8 @@ from uuid import UUID
 
 from application.adf import build_ticket_document
 from application.adf.ticket_document import TicketDocument
-from application.export.jira_types import NewIssue
+from application.export.descriptions import issue_text
+from application.export.jira_types import CLOUD, DATACENTER, NewIssue
 from application.export.preflight import Preflight
 from domain.export import export_label
 from domain.session import Ticket
@@ -51,10 +52,20 @@ def prepare_issue(
     project_key: str,
     issue_type: str,
     preflight: Preflight,
+    flavor: str = CLOUD,
 ) -> Prepared:
     """Build the issue (the ADF conversion is the costly part) and drop, as manual fixes,
-    what the pre-flight found Jira will not take: an unknown assignee, priority, sprint."""
-    document = ticket_document(ticket)
+    what the pre-flight found Jira will not take: an unknown assignee, priority, sprint.
+    `epic_key`: the epic to put the issue under (Cloud: `parent`; Data Center: the Epic
+    Link field the pre-flight found, else none)."""
+    document = issue_text(
+        flavor,
+        ticket.config_name,
+        ticket.title,
+        ticket.user_story,
+        ticket.analysis,
+        ticket.verification,
+    )
     fallbacks: list[Fix] = []
     account_id = None
     if ticket.assignee:
@@ -88,16 +99,23 @@ def prepare_issue(
             )
         )
     labels = [*ticket.labels, export_label(ticket.id), session_label(session_id)]
+    parent_key = epic_key if flavor != DATACENTER else None
+    extra = (
+        {preflight.epic_link_field: epic_key}
+        if epic_key and flavor == DATACENTER and preflight.epic_link_field
+        else {}
+    )
     issue = NewIssue(
         project_key=project_key,
         summary=document.summary,
         issue_type=issue_type,
         issue_type_id=preflight.issue_type_id,
-        description=document.adf,
+        description=document.description,
         labels=tuple(dict.fromkeys(labels)),
         assignee_account_id=account_id,
         priority=priority,
-        parent_key=epic_key,
+        parent_key=parent_key,
+        extra_fields=extra,
         properties={PROPERTY_KEY: {"ticket_id": str(ticket.id), "session_id": str(session_id)}},
     )
     attachment = None

@@ -29,8 +29,16 @@ def parse_jira_datetime(value: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+CLOUD = "cloud"
+DATACENTER = "datacenter"
+FLAVORS = (CLOUD, DATACENTER)
+
+
 @dataclass(frozen=True)
 class JiraUser:
+    """`account_id` is Cloud's accountId; on Data Center (no accountIds) the username
+    (`name`), which is how Data Center names a user in an assignee or a JQL clause."""
+
     account_id: str
     display_name: str
     email: str | None = None
@@ -42,7 +50,7 @@ class JiraUser:
         email = raw.get("emailAddress")
         zone = raw.get("timeZone")
         return cls(
-            account_id=_str(raw.get("accountId")),
+            account_id=_str(raw.get("accountId") or raw.get("name")),
             display_name=_str(raw.get("displayName")),
             email=str(email) if email else None,
             active=bool(raw.get("active", True)),
@@ -107,6 +115,22 @@ class FieldMeta:
             schema_type=_str(schema.get("type")),
             custom=str(custom) if custom else None,
         )
+
+
+@dataclass(frozen=True)
+class JiraField:
+    """One field of the site (`GET /field`): `custom` is the custom field's type key,
+    e.g. `com.pyxis.greenhopper.jira:gh-epic-link` for Data Center's Epic Link."""
+
+    id: str
+    name: str
+    custom: str | None = None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> JiraField:
+        schema = raw.get("schema") or {}
+        custom = schema.get("custom") if isinstance(schema, Mapping) else None
+        return cls(id=_str(raw.get("id")), name=_str(raw.get("name")), custom=custom or None)
 
 
 @dataclass(frozen=True)
@@ -248,17 +272,18 @@ class IssueSnapshot:
 class NewIssue:
     """One issue to create.
 
-    `description` is an ADF document. `issue_type` is a name ("Task") unless
-    `issue_type_id` is given. `extra_fields` carries anything else by field id
-    (e.g. the sprint custom field: `{"customfield_10020": 7}`). `properties` are
-    stored on the issue at creation (entity properties, readable by key).
+    `description` is an ADF document (Cloud) or Jira wiki markup (Data Center).
+    `issue_type` is a name ("Task") unless `issue_type_id` is given. `extra_fields`
+    carries anything else by field id (e.g. the sprint custom field:
+    `{"customfield_10020": 7}`, Data Center's Epic Link). `properties` are stored on
+    the issue at creation (entity properties, readable by key).
     """
 
     project_key: str
     summary: str
     issue_type: str = "Task"
     issue_type_id: str | None = None
-    description: Mapping[str, Any] | None = None
+    description: Mapping[str, Any] | str | None = None
     labels: tuple[str, ...] = ()
     assignee_account_id: str | None = None
     priority: str | None = None
@@ -266,7 +291,8 @@ class NewIssue:
     extra_fields: Mapping[str, Any] = field(default_factory=dict)
     properties: Mapping[str, Any] = field(default_factory=dict)
 
-    def to_payload(self) -> JsonObject:
+    def to_payload(self, flavor: str = CLOUD) -> JsonObject:
+        """The create body: on Data Center the assignee is named by username (`name`)."""
         fields: JsonObject = {
             "project": {"key": self.project_key},
             "summary": self.summary,
@@ -274,12 +300,15 @@ class NewIssue:
             if self.issue_type_id
             else {"name": self.issue_type},
         }
-        if self.description is not None:
+        if isinstance(self.description, str):
+            fields["description"] = self.description
+        elif self.description is not None:
             fields["description"] = dict(self.description)
         if self.labels:
             fields["labels"] = list(self.labels)
         if self.assignee_account_id:
-            fields["assignee"] = {"accountId": self.assignee_account_id}
+            key = "name" if flavor == DATACENTER else "accountId"
+            fields["assignee"] = {key: self.assignee_account_id}
         if self.priority:
             fields["priority"] = {"name": self.priority}
         if self.parent_key:

@@ -19,13 +19,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from application.export.issues import session_label, ticket_document
+from application.export.descriptions import issue_text
+from application.export.epics import epic_name, groups_of
+from application.export.issues import session_label
 from application.export.jira_errors import JiraError, JiraNotFound
+from application.export.jira_types import CLOUD, DATACENTER
 from application.export.port import JiraGateway
 from application.export.schedule import SENDERS, estimate_export
 from domain.errors import ConflictError
 from domain.export import KEEP_JIRA, OBSOLETE_LABEL, OVERWRITE, Export, export_label
-from domain.session import Session, Ticket
+from domain.session import EPIC_PER_GROUP, Session, Ticket
 
 if TYPE_CHECKING:  # the application imports this module (carry_forward)
     from application.sessions import TicketForge
@@ -53,7 +56,10 @@ def source_hash(ticket: Ticket) -> str:
 
 def adf_text(node: Any) -> str:
     """The text of an ADF document, blocks on lines of their own: what a person edits.
-    (Jira may normalise a document's attributes, never its text.)"""
+    (Jira may normalise a document's attributes, never its text.) Data Center's wiki
+    markup is text already."""
+    if isinstance(node, str):
+        return node
     if not isinstance(node, Mapping):
         return ""
     if node.get("type") == "text":
@@ -155,6 +161,19 @@ def carry_forward(
         # A failed export (its session revised since) may have made issues it never
         # recorded: the new export looks for them after the same watermark first.
         "recover_after": previous.key_watermark if previous.status == "failed" else None,
+        # the groups' epics (epic_mode per_group): used again, never made twice
+        "epics": [
+            {
+                "group": e.group,
+                "epic_id": str(e.epic_id),
+                "name": e.name,
+                "key": e.key,
+                "url": e.url,
+                "jira_id": e.jira_id,
+                "children": e.children,
+            }
+            for e in previous.epics.values()
+        ],
     }
 
 
@@ -247,8 +266,17 @@ def dry_run(
         {"ticket_id": o["ticket_id"], "key": o["key"], "title": _title(tickets, o)}
         for o in shadow.pending_obsolete()
     ]
+    # epic_mode per_group: the groups whose epic no earlier export made
+    epics = []
+    if session.epic_mode == EPIC_PER_GROUP:
+        groups = groups_of(tickets[UUID(str(p["ticket_id"]))] for p in plan)
+        epics = [
+            {"group": g, "name": epic_name(session, g), "children": n}
+            for g, n in groups.items()
+            if g not in shadow.epics
+        ]
     estimate = estimate_export(
-        issues=len(create),
+        issues=len(create) + len(epics),
         attachments=(),
         sprint_issues=(),
         links=[(str(d), str(t)) for t, d in shadow.pending_links()]
@@ -260,6 +288,7 @@ def dry_run(
     seconds = estimate.duration_s + writes * latency_s / SENDERS
     return {
         "create": PlanCategory(create).to_dict(),
+        "epics": PlanCategory(epics).to_dict(),
         "update": PlanCategory(updates).to_dict(),
         "link": PlanCategory(links).to_dict(),
         "unlink": PlanCategory(unlinks).to_dict(),
@@ -288,13 +317,22 @@ def _updates(
     conflicts: list[dict[str, Any]] = []
     for item, key in zip(pending, keys, strict=True):
         ticket = session.tickets[UUID(str(item["ticket_id"]))]
-        document = ticket_document(ticket)
+        seen = current.get(key)
+        # Data Center holds wiki text (a string) where Cloud holds an ADF document.
+        wiki = seen is not None and isinstance(seen.get("description"), str)
+        document = issue_text(
+            DATACENTER if wiki else CLOUD,
+            ticket.config_name,
+            ticket.title,
+            ticket.user_story,
+            ticket.analysis,
+            ticket.verification,
+        )
         new = {
             "summary": document.summary,
-            "description": adf_text(document.adf),
+            "description": adf_text(document.description),
             "labels": issue_labels(ticket, session.id),
         }
-        seen = current.get(key)
         entry: dict[str, Any] = {"ticket_id": str(ticket.id), "key": key, "title": ticket.title}
         if seen is None:
             entry["fields"] = {name: [None, new[name]] for name in TEXT_FIELDS}

@@ -16,6 +16,7 @@ from application.export.jira_types import (
     FoundIssue,
     IssueSnapshot,
     IssueType,
+    JiraField,
     JiraProject,
     JiraUser,
     LinkType,
@@ -26,6 +27,11 @@ from application.export.jira_types import (
 
 
 class JiraGateway(Protocol):
+    @property
+    def flavor(self) -> str:
+        """`cloud` (REST v3, ADF descriptions) or `datacenter` (REST v2, wiki markup)."""
+        ...
+
     def browse_url(self, key: str) -> str: ...
 
     def myself(self) -> JiraUser: ...
@@ -41,6 +47,8 @@ class JiraGateway(Protocol):
     def get_create_fields(self, project_key: str, issue_type_id: str) -> list[FieldMeta]: ...
 
     def get_priorities(self) -> list[Priority]: ...
+
+    def get_fields(self) -> list[JiraField]: ...
 
     def get_link_types(self) -> list[LinkType]: ...
 
@@ -72,7 +80,7 @@ class JiraGateway(Protocol):
 
     def delete_link(self, link_id: str, issue_keys: Sequence[str] = ()) -> None: ...
 
-    def add_comment(self, issue_key: str, body: Mapping[str, Any]) -> str: ...
+    def add_comment(self, issue_key: str, body: Mapping[str, Any] | str) -> str: ...
 
     def get_comments(self, issue_key: str) -> list[Mapping[str, Any]]: ...
 

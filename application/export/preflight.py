@@ -10,11 +10,15 @@ from functools import partial
 from typing import TypeVar
 
 from application.export.jira_errors import JiraError
+from application.export.jira_types import DATACENTER, IssueType
 from application.export.port import JiraGateway
 
 REQUIRED_PERMISSIONS = ("CREATE_ISSUES", "CREATE_ATTACHMENTS", "LINK_ISSUES")
 R = TypeVar("R")
 FIELDS_WE_SET = {"summary", "issuetype", "project", "description", "labels", "reporter"}
+# Jira Software's epic fields on Data Center (their ids differ per site; their types do not).
+EPIC_LINK_TYPE = "com.pyxis.greenhopper.jira:gh-epic-link"
+EPIC_NAME_TYPE = "com.pyxis.greenhopper.jira:gh-epic-label"
 
 
 @dataclass
@@ -33,6 +37,12 @@ class Preflight:
     assignees: dict[str, str | None] = field(default_factory=dict)
     account: str | None = None
     skipped: list[str] = field(default_factory=list)  # checks not needed, and why
+    # epics (epic_mode per_group or existing): the Epic issue type, Data Center's Epic Link
+    # and Epic Name fields; `epic_problem`: why the tickets go without epics instead
+    epic_type_id: str | None = None
+    epic_link_field: str | None = None
+    epic_name_field: str | None = None
+    epic_problem: str | None = None
     round_trips: list[float] = field(default_factory=list)  # seconds, one per request
 
     @property
@@ -66,6 +76,9 @@ class Preflight:
             "account": self.account,
             "skipped": self.skipped,
             "latency_ms": round(self.latency_s * 1000, 1),
+            "epic_type_id": self.epic_type_id,
+            "epic_link_field": self.epic_link_field,
+            "epic_problem": self.epic_problem,
         }
 
 
@@ -80,6 +93,7 @@ def run_preflight(
     links: bool = True,
     edits: bool = False,
     comments: bool = False,
+    epic_mode: str = "none",
 ) -> Preflight:
     """Check credentials, permissions, issue type and its required fields, and what the
     tickets will use: link types (when there are dependencies), priorities (when a ticket
@@ -119,6 +133,10 @@ def run_preflight(
                 f"Issue type '{issue_type}' requires fields ticketforge does not fill: "
                 f"{', '.join(required)}"
             )
+    if epic_mode != "none":
+        _check_epics(jira, result, project.key, types, epic_mode)
+    else:
+        result.skipped.append("epics: epic_mode is none")
     if links:
         link_types = {t.name.lower() for t in result.timed(jira.get_link_types)}
         if "blocks" not in link_types:
@@ -151,6 +169,57 @@ def run_preflight(
     if not people:
         result.skipped.append("assignees: no ticket has an assignee")
     return result
+
+
+def _check_epics(
+    jira: JiraGateway, result: Preflight, project_key: str, types: list[IssueType], mode: str
+) -> None:
+    """What grouping under epics needs. A project that cannot have them does not stop the
+    export: its tickets go without epics and a manual fix says so (`epic_problem`)."""
+    problems: list[str] = []
+    if jira.flavor == DATACENTER:
+        try:
+            fields = result.timed(jira.get_fields)
+        except JiraError as exc:
+            if exc.status == 401:
+                raise
+            fields = []
+        result.epic_link_field = next((f.id for f in fields if f.custom == EPIC_LINK_TYPE), None)
+        name_field = next((f.id for f in fields if f.custom == EPIC_NAME_TYPE), None)
+        if result.epic_link_field is None:
+            problems.append("Jira has no Epic Link field (is Jira Software installed?)")
+    else:
+        name_field = None
+    if mode == "per_group":
+        epic = next(
+            (t for t in types if t.name.lower() == "epic" and not t.subtask),
+            next((t for t in types if t.hierarchy_level == 1 and not t.subtask), None),
+        )
+        if epic is None:
+            problems.append(f"Project {project_key} has no Epic issue type")
+        else:
+            result.epic_type_id = epic.id
+            epic_id = epic.id
+            screen = result.timed(lambda: jira.get_create_fields(project_key, epic_id))
+            if name_field and any(f.field_id == name_field for f in screen):
+                result.epic_name_field = name_field
+            ours = FIELDS_WE_SET | {name_field or "summary"}
+            required = [
+                f.name
+                for f in screen
+                if f.required and not f.has_default_value and f.field_id not in ours
+            ]
+            if required:
+                problems.append(
+                    f"The Epic issue type requires fields ticketforge does not fill: "
+                    f"{', '.join(required)}"
+                )
+    if problems:
+        result.epic_problem = "; ".join(problems)
+        result.warnings.append(
+            f"{result.epic_problem}: the tickets are exported without epics "
+            f"(epic_mode {mode} falls back to none, with a manual fix)"
+        )
 
 
 def _check_priorities(jira: JiraGateway, result: Preflight, wanted: Iterable[str] | None) -> None:

@@ -27,9 +27,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from application.export.epics import epic_issue, epic_marks, epic_name, groups_of
 from application.export.issues import PROPERTY_KEY, Prepared, prepare_issue, session_label
 from application.export.jira_errors import JiraError, JiraFieldError, JiraOutcomeUnknown
-from application.export.jira_types import CreatedIssue
+from application.export.jira_types import CreatedIssue, NewIssue
 from application.export.pacing import RateLimitConfig
 from application.export.plan import TEXT_FIELDS, adf_text, fingerprint, sent_record
 from application.export.port import JiraGateway
@@ -47,8 +48,8 @@ from application.progress import Progress, ProgressCallback
 from application.sessions import TicketForge
 from application.unit_of_work import Held, save_with_retry
 from domain.errors import ConflictError
-from domain.export import OBSOLETE_LABEL, Export, export_label
-from domain.session import Session
+from domain.export import OBSOLETE_LABEL, Export, epic_id, export_label
+from domain.session import EPIC_EXISTING, EPIC_NONE, EPIC_PER_GROUP, Session, Ticket
 
 __all__ = [
     "EXPORTER",
@@ -239,6 +240,7 @@ class _RunState:
         if self.export.runs > 1 or self.export.retries > 0 or self.export.recover_after is not None:
             self.report("Looking for issues created by an earlier attempt")
             self.phase("recover", self.recover_earlier_run)
+        self.phase("epics", self.create_epics)
         self.phase("create", self.create_issues)
         self.phase("update", self.update_issues)
         self.phase("attach", self.upload_attachments)
@@ -265,6 +267,7 @@ class _RunState:
             links=any(p["depends_on"] for p in plan),
             edits=bool(self.export.pending_updates() or self.export.pending_obsolete()),
             comments=bool(self.export.pending_obsolete()),
+            epic_mode=self.session.epic_mode,
         )
         if not preflight.ok:
             self.fail(
@@ -451,12 +454,158 @@ class _RunState:
                 self.session.tickets[ticket_id],
                 int(item["order"]),
                 session_id=self.session.id,
-                epic_key=self.session.epic_key,
+                epic_key=self.epic_for(self.session.tickets[ticket_id]),
                 project_key=self.export.project_key,
                 issue_type=self.export.issue_type,
                 preflight=self.preflight,
+                flavor=self.jira.flavor,
             )
         return cached
+
+    # --- epics (epic_mode per_group), made before their tickets ---------------------------
+
+    def epic_for(self, ticket: Ticket) -> str | None:
+        """The epic this ticket goes under: the session's epic (existing), its group's
+        (per_group, once made), or none (also when the project cannot have epics)."""
+        assert self.preflight is not None
+        mode = self.session.epic_mode
+        if mode == EPIC_NONE or self.preflight.epic_problem:
+            return None
+        if mode == EPIC_EXISTING:
+            return self.session.epic_key
+        epic = self.export.epics.get(ticket.group)
+        return epic.key if epic else None
+
+    def create_epics(self) -> None:
+        """One epic per group of the plan's tickets, each looked for by its mark before it
+        is created (an earlier run, or export, may have made it) and recorded at once;
+        after a lost answer, looked for again (keys after the watermark, then the search)
+        before anything is sent twice."""
+        assert self.preflight is not None
+        mode = self.session.epic_mode
+        if mode == EPIC_NONE:
+            return
+        if self.preflight.epic_problem:
+            if not any(f.kind == "epic" for f in self.export.fixes.values()):
+                self.record_fix(
+                    None,
+                    "epic",
+                    f"{self.preflight.epic_problem}: the tickets were exported without "
+                    f"epics (epic_mode {mode} fell back to none)",
+                    "Ask a Jira administrator to add the Epic issue type to the project "
+                    "(and Jira Software's Epic Link field on Data Center), then group the "
+                    "issues under epics by hand",
+                )
+            return
+        if mode != EPIC_PER_GROUP:
+            return
+        tickets = [self.session.tickets[UUID(str(p["ticket_id"]))] for p in self.export.plan]
+        counts = groups_of(tickets)
+        missing = [g for g in counts if g not in self.export.epics]
+        if not missing:
+            return
+        self.check_going()
+        self.report(f"Creating {len(missing)} epics")
+        marks = epic_marks(self.session.id, missing)
+        export = self.export
+        if export.runs > 1 or export.retries > 0 or export.recover_after is not None:
+            # A run (or export) before this one may have made them unrecorded: look first.
+            self.find_epics(marks, counts, scan_after=export.key_watermark, settle_s=())
+        todo = [g for g in missing if g not in self.export.epics]
+        if not todo:
+            return
+        flavor = self.jira.flavor
+        issues = [
+            epic_issue(self.session, g, self.export.project_key, self.preflight, flavor)
+            for g in todo
+        ]
+        floor = self.highest_key()
+        try:
+            result = self.jira.create_issues(issues)
+        except JiraOutcomeUnknown:
+            self.find_epics(marks, counts, scan_after=floor, settle_s=self.settle_s)
+            for group, issue in zip(todo, issues, strict=True):
+                if group not in self.export.epics:
+                    self.create_epic(group, issue, counts, marks)
+            return
+        self.record_epics(
+            [(todo[i], created, False) for i, created in sorted(result.created.items())],
+            counts,
+        )
+        for index, failure in sorted(result.failed.items()):
+            messages = [*failure.error_messages, *failure.field_errors.values()]
+            self.record_fix(
+                None,
+                "epic",
+                f"Jira refused the epic '{issues[index].summary}': {'; '.join(messages)}; "
+                f"its tickets were exported without an epic",
+                "Create the epic by hand and move its group's issues under it",
+            )
+
+    def create_epic(
+        self,
+        group: str,
+        issue: NewIssue,
+        counts: Mapping[str, int],
+        marks: Mapping[str, tuple[str, UUID]],
+    ) -> None:
+        floor = self.highest_key()
+        try:
+            created = self.jira.create_issue(issue)
+        except JiraOutcomeUnknown:
+            self.find_epics(marks, counts, scan_after=floor, settle_s=self.settle_s)
+            if group in self.export.epics:
+                return
+            created = self.jira.create_issue(issue)
+        self.record_epics([(group, created, False)], counts)
+
+    def find_epics(
+        self,
+        marks: Mapping[str, tuple[str, UUID]],
+        counts: Mapping[str, int],
+        *,
+        scan_after: int | None,
+        settle_s: Sequence[float],
+    ) -> None:
+        for delay in (0.0, *settle_s):
+            wanted = {
+                label: epic for label, (g, epic) in marks.items() if g not in self.export.epics
+            }
+            if not wanted:
+                return
+            time.sleep(delay)
+            found = dict(self.finder.scan(scan_after, wanted)) if scan_after is not None else {}
+            missing = {label: e for label, e in wanted.items() if e not in found}
+            if missing:
+                found.update(self.finder.search(missing))
+            by_id = {epic: g for g, epic in marks.values()}
+            self.record_epics([(by_id[e], issue, True) for e, issue in found.items()], counts)
+
+    def record_epics(
+        self, made: Sequence[tuple[str, CreatedIssue, bool]], counts: Mapping[str, int]
+    ) -> None:
+        if not made:
+            return
+
+        def record(export: Export) -> None:
+            for group, issue, found in made:
+                export.record_epic(
+                    group,
+                    epic_id(self.session.id, group),
+                    epic_name(self.session, group),
+                    issue.key,
+                    issue.browse_url,
+                    issue.id,
+                    counts.get(group, 0),
+                    EXPORTER,
+                    found_by_search=found,
+                )
+
+        self.save(record)
+        # Prepared before the epics existed (the estimate): build them again, under them.
+        self.prepared.clear()
+
+    # --- creating --------------------------------------------------------------------
 
     def create_issues(self) -> None:
         pending = self.export.pending_tickets()

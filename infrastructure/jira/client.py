@@ -1,4 +1,6 @@
-"""A synchronous Jira Cloud REST v3 (and Agile 1.0) client for the export and sync back.
+"""A synchronous Jira client for the export and sync back: Cloud over REST v3 (ADF
+descriptions, accountIds, `search/jql` with page tokens) or Data Center / Server over
+REST v2 (wiki-markup descriptions, usernames, `search` with `startAt`); Agile 1.0 on both.
 
 Safe to share between worker threads: httpx's connection pool is thread-safe,
 the limiter serialises its bookkeeping, and every call builds its own retry state.
@@ -36,6 +38,9 @@ from application.export.jira_errors import (
     parse_error_body,
 )
 from application.export.jira_types import (
+    CLOUD,
+    DATACENTER,
+    FLAVORS,
     Attachment,
     Board,
     BulkCreateResult,
@@ -45,6 +50,7 @@ from application.export.jira_types import (
     FoundIssue,
     IssueSnapshot,
     IssueType,
+    JiraField,
     JiraProject,
     JiraUser,
     JsonObject,
@@ -63,6 +69,8 @@ from infrastructure.jira.ratelimit import (
 )
 
 API = "/rest/api/3"
+API_V2 = "/rest/api/2"
+AUTO = "auto"
 AGILE = "/rest/agile/1.0"
 BULK_CREATE_LIMIT = 50
 SPRINT_MOVE_LIMIT = 50
@@ -94,8 +102,51 @@ class RetryPolicy:
         self.backoff = exponential + wait_random(0, jitter)
 
 
+def server_info(
+    base_url: str,
+    *,
+    auth: httpx.Auth | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+    transport: httpx.BaseTransport | None = None,
+) -> JsonObject:
+    """`GET /rest/api/2/serverInfo` (both Cloud and Data Center answer it)."""
+    with httpx.Client(
+        base_url=base_url.rstrip("/"),
+        auth=auth,
+        headers={"Accept": "application/json", **(headers or {})},
+        timeout=timeout,
+        transport=transport,
+    ) as http:
+        try:
+            response = http.get(f"{API_V2}/serverInfo")
+        except httpx.TransportError as exc:
+            raise JiraUnavailable(f"Read server info: cannot reach Jira ({exc!r})") from exc
+    if response.status_code >= 400:
+        raise error_from_response(response.status_code, _json(response), what="Read server info")
+    return _object(_json(response))
+
+
+def flavor_of(info: Mapping[str, Any]) -> str:
+    """`cloud` when serverInfo's `deploymentType` is `Cloud`; else `datacenter` (Data
+    Center 10.x still answers `Server`, as Server did)."""
+    return CLOUD if str(info.get("deploymentType") or "").lower() == "cloud" else DATACENTER
+
+
+def auth_for(
+    email: str | None, api_token: str | None, bearer_token: str | None
+) -> tuple[httpx.Auth | None, dict[str, str]]:
+    """Bearer (a Data Center personal access token) or Basic (email or username + token)."""
+    if bearer_token:
+        return None, {"Authorization": f"Bearer {bearer_token}"}
+    if email and api_token:
+        return httpx.BasicAuth(email, api_token), {}
+    raise ValueError("JiraClient needs email and api_token, or bearer_token")
+
+
 class JiraClient:
-    """Jira Cloud over HTTP, with Basic (email + API token) or Bearer authentication."""
+    """Jira over HTTP, with Basic (email + API token) or Bearer (personal access token)
+    authentication. `flavor`: `cloud` (REST v3) or `datacenter` (REST v2)."""
 
     def __init__(
         self,
@@ -110,15 +161,13 @@ class JiraClient:
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         event_hooks: EventHooks | None = None,
+        flavor: str = CLOUD,
     ) -> None:
-        headers = {"Accept": "application/json"}
-        auth: httpx.Auth | None = None
-        if bearer_token:
-            headers["Authorization"] = f"Bearer {bearer_token}"
-        elif email and api_token:
-            auth = httpx.BasicAuth(email, api_token)
-        else:
-            raise ValueError("JiraClient needs email and api_token, or bearer_token")
+        if flavor not in (*FLAVORS, AUTO):
+            raise ValueError(f"flavor must be one of {', '.join(FLAVORS)} or auto, not {flavor!r}")
+        auth, headers = auth_for(email, api_token, bearer_token)
+        headers["Accept"] = "application/json"
+        self._flavor: str | None = None if flavor == AUTO else flavor
         self.base_url = base_url.rstrip("/")
         self._clock = clock or SystemClock()
         self._limiter = RateLimiter(rate_limits, self._clock)
@@ -147,14 +196,14 @@ class JiraClient:
     # -- account, project and configuration ------------------------------------------
 
     def myself(self) -> JiraUser:
-        return JiraUser.from_json(self._get("Read the current user", f"{API}/myself"))
+        return JiraUser.from_json(self._get("Read the current user", f"{self.api}/myself"))
 
     def my_permissions(
         self, project_key: str, permissions: Sequence[str] = EXPORT_PERMISSIONS
     ) -> dict[str, bool]:
         body = self._get(
             f"Read permissions in {project_key}",
-            f"{API}/mypermissions",
+            f"{self.api}/mypermissions",
             params={"projectKey": project_key, "permissions": ",".join(permissions)},
         )
         granted = body.get("permissions") or {}
@@ -162,16 +211,41 @@ class JiraClient:
 
     def get_project(self, project_key: str) -> JiraProject:
         return JiraProject.from_json(
-            self._get(f"Read project {project_key}", f"{API}/project/{project_key}")
+            self._get(f"Read project {project_key}", f"{self.api}/project/{project_key}")
         )
 
+    @property
+    def flavor(self) -> str:
+        """`cloud` or `datacenter`; with `auto`, read from serverInfo on first use."""
+        if self._flavor is None:
+            self._flavor = flavor_of(self.server_info())
+        return self._flavor
+
+    @property
+    def api(self) -> str:
+        return API_V2 if self.flavor == DATACENTER else API
+
+    @property
+    def datacenter(self) -> bool:
+        return self.flavor == DATACENTER
+
+    def server_info(self) -> JsonObject:
+        return self._get("Read server info", f"{API_V2}/serverInfo")
+
+    def get_fields(self) -> list[JiraField]:
+        """Every field of the site (Data Center's Epic Link and Epic Name are found here)."""
+        found = self._get_list("Read fields", f"{self.api}/field", params={})
+        return [JiraField.from_json(raw) for raw in found]
+
     def get_issue_types(self, project_key: str) -> list[IssueType]:
+        """createmeta per project (Data Center 9+ removed the global `createmeta?projectKeys=`;
+        its pages list `values`, Cloud's `issueTypes`)."""
         return [
             IssueType.from_json(raw)
             for raw in self._pages(
                 f"Read issue types of {project_key}",
-                f"{API}/issue/createmeta/{project_key}/issuetypes",
-                items_key="issueTypes",
+                f"{self.api}/issue/createmeta/{project_key}/issuetypes",
+                items_key="values" if self.datacenter else "issueTypes",
             )
         ]
 
@@ -181,26 +255,31 @@ class JiraClient:
             FieldMeta.from_json(raw)
             for raw in self._pages(
                 f"Read create fields of {project_key} issue type {issue_type_id}",
-                f"{API}/issue/createmeta/{project_key}/issuetypes/{issue_type_id}",
-                items_key="fields",
+                f"{self.api}/issue/createmeta/{project_key}/issuetypes/{issue_type_id}",
+                items_key="values" if self.datacenter else "fields",
             )
         ]
 
     def get_priorities(self) -> list[Priority]:
+        if self.datacenter:  # Data Center 9.x has no paged `priority/search`
+            found = self._get_list("Read priorities", f"{self.api}/priority", params={})
+            return [Priority.from_json(raw) for raw in found]
         return [
             Priority.from_json(raw)
-            for raw in self._pages("Read priorities", f"{API}/priority/search", items_key="values")
+            for raw in self._pages(
+                "Read priorities", f"{self.api}/priority/search", items_key="values"
+            )
         ]
 
     def get_link_types(self) -> list[LinkType]:
-        body = self._get("Read issue link types", f"{API}/issueLinkType")
+        body = self._get("Read issue link types", f"{self.api}/issueLinkType")
         return [LinkType.from_json(raw) for raw in body.get("issueLinkTypes") or ()]
 
     def find_users(self, query: str, max_results: int = 50) -> list[JiraUser]:
         found = self._get_list(
             f"Search users for {query!r}",
-            f"{API}/user/search",
-            params={"query": query, "maxResults": max_results},
+            f"{self.api}/user/search",
+            params={"username" if self.datacenter else "query": query, "maxResults": max_results},
         )
         return [JiraUser.from_json(raw) for raw in found]
 
@@ -209,10 +288,10 @@ class JiraClient:
     ) -> list[JiraUser]:
         params: dict[str, Any] = {"project": project_key, "maxResults": max_results}
         if query:
-            params["query"] = query
+            params["username" if self.datacenter else "query"] = query
         found = self._get_list(
             f"Search assignable users of {project_key}",
-            f"{API}/user/assignable/search",
+            f"{self.api}/user/assignable/search",
             params=params,
         )
         return [JiraUser.from_json(raw) for raw in found]
@@ -248,9 +327,9 @@ class JiraClient:
         response = self._call(
             f"Create issue in {issue.project_key}",
             "POST",
-            f"{API}/issue",
+            f"{self.api}/issue",
             idempotent=False,
-            json=issue.to_payload(),
+            json=issue.to_payload(self.flavor),
         )
         return self._created(response.json())
 
@@ -268,9 +347,9 @@ class JiraClient:
         response = self._call(
             what,
             "POST",
-            f"{API}/issue/bulk",
+            f"{self.api}/issue/bulk",
             idempotent=False,
-            json={"issueUpdates": [issue.to_payload() for issue in issues]},
+            json={"issueUpdates": [issue.to_payload(self.flavor) for issue in issues]},
             passthrough=(400,),
         )
         body = _json(response)
@@ -307,7 +386,7 @@ class JiraClient:
         response = self._call(
             f"Attach {filename!r} to {issue_key}",
             "POST",
-            f"{API}/issue/{issue_key}/attachments",
+            f"{self.api}/issue/{issue_key}/attachments",
             idempotent=False,
             files={"file": (filename, content, media_type)},
             headers={"X-Atlassian-Token": "no-check"},
@@ -320,7 +399,7 @@ class JiraClient:
         self._call(
             f"Link {inward_key} {link_type} {outward_key}",
             "POST",
-            f"{API}/issueLink",
+            f"{self.api}/issueLink",
             idempotent=False,
             json={
                 "type": {"name": link_type},
@@ -352,7 +431,7 @@ class JiraClient:
         self._call(
             f"Update issue {issue_key}",
             "PUT",
-            f"{API}/issue/{issue_key}",
+            f"{self.api}/issue/{issue_key}",
             idempotent=True,
             json=body,
             params={"notifyUsers": "false"},
@@ -365,22 +444,25 @@ class JiraClient:
             self._call(
                 f"Delete issue link {link_id}",
                 "DELETE",
-                f"{API}/issueLink/{link_id}",
+                f"{self.api}/issueLink/{link_id}",
                 idempotent=True,
                 issue_keys=tuple(issue_keys),
             )
         except JiraNotFound:
             return
 
-    def add_comment(self, issue_key: str, body: Mapping[str, Any]) -> str:
-        """Comment (an ADF document) on the issue; return the comment's id. Not idempotent:
-        after a lost answer, read the comments before posting again."""
+    def add_comment(self, issue_key: str, body: Mapping[str, Any] | str) -> str:
+        """Comment (an ADF document on Cloud, wiki text on Data Center: a document is sent
+        as its text there) on the issue; return the comment's id. Not idempotent: after a
+        lost answer, read the comments before posting again."""
+        if self.datacenter and not isinstance(body, str):
+            body = _plain_text(body)
         response = self._call(
             f"Comment on {issue_key}",
             "POST",
-            f"{API}/issue/{issue_key}/comment",
+            f"{self.api}/issue/{issue_key}/comment",
             idempotent=False,
-            json={"body": dict(body)},
+            json={"body": body if isinstance(body, str) else dict(body)},
             issue_keys=(issue_key,),
         )
         return str(_object(_json(response)).get("id") or "")
@@ -390,7 +472,7 @@ class JiraClient:
         return list(
             self._pages(
                 f"Read the comments of {issue_key}",
-                f"{API}/issue/{issue_key}/comment",
+                f"{self.api}/issue/{issue_key}/comment",
                 items_key="comments",
                 params={"orderBy": "created"},
                 page_size=100,
@@ -416,7 +498,7 @@ class JiraClient:
         return FoundIssue.from_json(
             self._get(
                 f"Read issue {issue_key}",
-                f"{API}/issue/{issue_key}",
+                f"{self.api}/issue/{issue_key}",
                 params={"fields": ",".join(fields)},
             )
         )
@@ -427,7 +509,7 @@ class JiraClient:
     def get_issue_property(self, issue_key: str, property_key: str) -> Any:
         body = self._get(
             f"Read property {property_key} of {issue_key}",
-            f"{API}/issue/{issue_key}/properties/{property_key}",
+            f"{self.api}/issue/{issue_key}/properties/{property_key}",
         )
         return body.get("value")
 
@@ -441,6 +523,9 @@ class JiraClient:
         """Every issue matching `jql`, following `nextPageToken` until the last page (pages
         are fetched as they are consumed). `reconcile`: ids of issues just written, which
         the search must show although its index lags (Jira's `reconcileIssues`, <= 50)."""
+        if self.datacenter:
+            yield from self._iter_search_v2(jql, fields, page_size)
+            return
         token: str | None = None
         while True:
             body: JsonObject = {"jql": jql, "fields": list(fields), "maxResults": page_size}
@@ -449,13 +534,38 @@ class JiraClient:
             if token:
                 body["nextPageToken"] = token
             response = self._call(
-                "Search issues", "POST", f"{API}/search/jql", idempotent=True, json=body
+                "Search issues", "POST", f"{self.api}/search/jql", idempotent=True, json=body
             )
             page = _object(_json(response))
             for raw in page.get("issues") or ():
                 yield FoundIssue.from_json(raw)
             token = page.get("nextPageToken")
             if not token or page.get("isLast") is True:
+                return
+
+    def _iter_search_v2(
+        self, jql: str, fields: Sequence[str], page_size: int
+    ) -> Iterator[FoundIssue]:
+        """Data Center's `POST /rest/api/2/search`: `startAt` paging until `total`. Its
+        index is updated as the write commits, so there is nothing to reconcile."""
+        start = 0
+        while True:
+            body: JsonObject = {
+                "jql": jql,
+                "startAt": start,
+                "maxResults": page_size,
+                "fields": list(fields),
+            }
+            response = self._call(
+                "Search issues", "POST", f"{self.api}/search", idempotent=True, json=body
+            )
+            page = _object(_json(response))
+            issues = page.get("issues") or []
+            for raw in issues:
+                yield FoundIssue.from_json(raw)
+            start += len(issues)
+            total = page.get("total")
+            if not issues or (isinstance(total, int) and start >= total):
                 return
 
     def search(
@@ -627,3 +737,14 @@ def _json(response: httpx.Response) -> Any:
 
 def _object(body: Any) -> JsonObject:
     return body if isinstance(body, dict) else {}
+
+
+def _plain_text(node: Any) -> str:
+    """The text of an ADF document, one block per line (for a Data Center comment)."""
+    if not isinstance(node, Mapping):
+        return ""
+    if node.get("type") == "text":
+        return str(node.get("text") or "")
+    parts = [_plain_text(child) for child in node.get("content") or ()]
+    inline = node.get("type") in ("paragraph", "heading", "codeBlock")
+    return ("" if inline else "\n").join(p for p in parts if p)

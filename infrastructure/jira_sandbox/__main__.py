@@ -18,6 +18,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--db", type=Path, default=None, help="SQLite file (default: in memory)")
+    parser.add_argument(
+        "--flavor",
+        choices=("cloud", "datacenter"),
+        default="cloud",
+        help="Jira Cloud (REST v3) or Jira Data Center (REST v2, wiki markup, PAT auth)",
+    )
     parser.add_argument("--latency-ms", type=float, default=0, help="delay every API answer")
     parser.add_argument(
         "--credential",
@@ -42,7 +48,14 @@ def main(argv: list[str] | None = None) -> None:
         "JIRA_EMAIL=demo@example.com JIRA_API_TOKEN=demo-token",
         flush=True,
     )
-    run_sandbox(args.host, args.port, args.db, latency_ms=args.latency_ms, credentials=credentials)
+    run_sandbox(
+        args.host,
+        args.port,
+        args.db,
+        latency_ms=args.latency_ms,
+        credentials=credentials,
+        flavor=args.flavor,
+    )
 
 
 if __name__ == "__main__":

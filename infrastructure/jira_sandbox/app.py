@@ -1,4 +1,6 @@
-"""The Jira sandbox: the subset of Jira Cloud REST v3 and Agile 1.0 that ticketforge uses.
+"""The Jira sandbox: the subset of Jira Cloud REST v3 and Agile 1.0 that ticketforge uses,
+or, with `flavor="datacenter"`, of Jira Data Center's REST v2 (then `/rest/api/3` does not
+exist, as on Data Center; a Cloud sandbox answers only `/rest/api/2/serverInfo` of v2).
 
 Paths, bodies, status codes and error shapes follow Jira Cloud
 (`{"errorMessages": [...], "errors": {...}}`). Every `/rest/...` request goes
@@ -35,31 +37,45 @@ from infrastructure.jira_sandbox.limits import (
     LimitConfig,
     LimitExceeded,
 )
-from infrastructure.jira_sandbox.platform_api import api
+from infrastructure.jira_sandbox.platform_api import api, api_v2
 from infrastructure.jira_sandbox.state import (
     Credentials,
     Sandbox,
     error_response,
     rate_limit_error,
 )
-from infrastructure.jira_sandbox.store import SandboxStore
+from infrastructure.jira_sandbox.store import CLOUD, DATACENTER, SandboxStore
 
 __all__ = ["Credentials", "create_sandbox_app"]
 
 
 def _route_name(request: Request) -> str:
     """`METHOD /path/{template}` of a Jira route, for the stats (also before routing ran)."""
-    for route in (*api.routes, *agile.routes):
+    for route in (*api.routes, *api_v2.routes, *agile.routes):
         match, _ = route.matches(request.scope)
         if match == Match.FULL:
             return f"{request.method} {getattr(route, 'path', request.url.path)}"
     return f"{request.method} {request.url.path}"
 
 
+# Jira answers serverInfo anonymously (how a client learns Cloud from Data Center before
+# it knows which credentials to send); it is not counted, limited or faulted either.
+ANONYMOUS = frozenset({"/rest/api/2/serverInfo", "/rest/api/3/serverInfo"})
+
+
+def _served(flavor: str, path: str) -> bool:
+    """Data Center has no REST v3; this Cloud sandbox serves only serverInfo of v2."""
+    if flavor == DATACENTER:
+        return not path.startswith("/rest/api/3/")
+    return not path.startswith("/rest/api/2/") or path == "/rest/api/2/serverInfo"
+
+
 async def _jira_gate(
     sandbox: Sandbox, request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
     faults = sandbox.faults
+    if not _served(sandbox.flavor, request.url.path):
+        return error_response(ApiError(404, [f"No REST resource at {request.url.path}."]))
     latency = faults.latency_seconds()
     if latency > 0:
         await asyncio.sleep(latency)
@@ -106,13 +122,19 @@ def create_sandbox_app(
     limits: LimitConfig | None = None,
     latency_ms: float = 0,
     credentials: Credentials | None = None,
+    flavor: str = CLOUD,
 ) -> FastAPI:
-    """A Jira sandbox app over `db_path` (None: in memory)."""
+    """A Jira sandbox app over `db_path` (None: in memory); `flavor`: `cloud` or
+    `datacenter`."""
     fault_config = faults or FaultConfig()
     if latency_ms:
         fault_config = replace(fault_config, latency_ms=latency_ms)
     sandbox = Sandbox(
-        SandboxStore(db_path), fault_config, limits or LimitConfig(), credentials or Credentials()
+        SandboxStore(db_path),
+        fault_config,
+        limits or LimitConfig(),
+        credentials or Credentials(),
+        flavor,
     )
 
     @asynccontextmanager
@@ -128,14 +150,14 @@ def create_sandbox_app(
         openapi_url="/_sandbox/openapi.json",
     )
     app.state.sandbox = sandbox
-    for router in (api, agile, pages, admin):
+    for router in (api, api_v2, agile, pages, admin):
         app.include_router(router)
 
     @app.middleware("http")
     async def jira_gate(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if not request.url.path.startswith("/rest/"):
+        if not request.url.path.startswith("/rest/") or request.url.path in ANONYMOUS:
             return await call_next(request)
         route = _route_name(request)
         sandbox.stats.request(route)

@@ -18,6 +18,7 @@ from infrastructure.jira_sandbox.store import (
     IssueRow,
     LinkView,
 )
+from infrastructure.jira_sandbox.wiki_render import wiki_to_adf
 
 _BLOCKS = {
     "paragraph": "p",
@@ -39,10 +40,13 @@ pre { background: #f4f5f7; padding: .5em; overflow-x: auto; } dt { font-weight: 
 """
 
 
-def adf_to_html(node: Mapping[str, Any] | None) -> str:
-    """ADF rendered plainly: structure kept, marks dropped, unknown nodes by their children."""
+def adf_to_html(node: Mapping[str, Any] | str | None) -> str:
+    """ADF rendered plainly: structure kept, marks dropped, unknown nodes by their children.
+    A Data Center description (wiki markup) is rendered through its structure."""
     if node is None:
         return "<p><em>No description</em></p>"
+    if isinstance(node, str):  # wiki markup, read back as Jira's renderer reads it
+        return adf_to_html(wiki_to_adf(node))
     kind = node.get("type")
     children = "".join(
         adf_to_html(child) for child in node.get("content") or () if isinstance(child, Mapping)

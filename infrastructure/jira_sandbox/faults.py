@@ -15,6 +15,7 @@
 | `rate_limit_storm_next`        | the next N API requests get 429 with `Retry-After`          |
 | `rate_limit_storm_retry_after` | that `Retry-After`, in seconds                              |
 | `missing_link_types`           | link types that do not exist (e.g. `["Blocks"]`)            |
+| `missing_issue_types`          | issue types the projects do not have (e.g. `["Epic"]`)      |
 | `search_lag_ms`                | JQL search does not see an issue until this long after its  |
 |                                | creation (Jira Cloud's search index lags; GET does not)     |
 | `forbidden_routes`             | routes (`GET /rest/api/3/priority/search`) answered 403, as |
@@ -48,6 +49,7 @@ class FaultConfig:
     rate_limit_storm_next: int = 0
     rate_limit_storm_retry_after: float = 1.0
     missing_link_types: tuple[str, ...] = ()
+    missing_issue_types: tuple[str, ...] = ()
     search_lag_ms: float = 0.0
     forbidden_routes: tuple[str, ...] = ()
     # Not a fault but a setting: the API user's time zone (`/myself`'s `timeZone`), in
@@ -71,6 +73,7 @@ class FaultUpdate(BaseModel):
     rate_limit_storm_next: int | None = Field(default=None, ge=0)
     rate_limit_storm_retry_after: float | None = Field(default=None, ge=0)
     missing_link_types: list[str] | None = None
+    missing_issue_types: list[str] | None = None
     search_lag_ms: float | None = Field(default=None, ge=0)
     forbidden_routes: list[str] | None = None
     user_time_zone: str | None = None
@@ -87,7 +90,7 @@ class FaultUpdate(BaseModel):
 
     def changes(self) -> dict[str, Any]:
         changed = self.model_dump(exclude_none=True)
-        for name in ("missing_link_types", "forbidden_routes"):
+        for name in ("missing_link_types", "missing_issue_types", "forbidden_routes"):
             if name in changed:
                 changed[name] = tuple(changed[name])
         return changed
@@ -126,6 +129,7 @@ class FaultInjector:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self._config)
         data["missing_link_types"] = list(self._config.missing_link_types)
+        data["missing_issue_types"] = list(self._config.missing_issue_types)
         data["forbidden_routes"] = list(self._config.forbidden_routes)
         return data
 
@@ -181,6 +185,9 @@ class FaultInjector:
                 self._config = replace(config, fail_write_next=config.fail_write_next - 1)
                 return config.fail_create_status
             return None
+
+    def issue_type_missing(self, name: str) -> bool:
+        return name.lower() in {n.lower() for n in self._config.missing_issue_types}
 
     def link_type_missing(self, name: str) -> bool:
         return name.lower() in {n.lower() for n in self._config.missing_link_types}

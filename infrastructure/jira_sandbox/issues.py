@@ -1,4 +1,8 @@
-"""Checking an issue-create request the way Jira does: every field error at once, 400."""
+"""Checking an issue-create request the way Jira does: every field error at once, 400.
+
+The Data Center flavour (REST v2) differs as Data Center does: the description is wiki
+markup (a string), the assignee is named by username (`name`), `parent` cannot be set on
+a standard issue, and epics go through Jira Software's Epic Link and Epic Name fields."""
 
 from __future__ import annotations
 
@@ -8,7 +12,11 @@ from typing import Any
 
 from infrastructure.jira_sandbox.errors import ApiError
 from infrastructure.jira_sandbox.store import (
+    CLOUD,
+    DATACENTER,
     ENVIRONMENT_FIELD,
+    EPIC_LINK_FIELD,
+    EPIC_NAME_FIELD,
     EXTRA_REQUIRED_FIELDS,
     ISSUE_TYPES,
     SPRINT_FIELD,
@@ -28,6 +36,8 @@ SYSTEM_FIELDS = frozenset(
     {"project", "issuetype", "summary", "description", "labels", "assignee", "priority", "parent"}
 )
 CUSTOM_FIELDS = {SPRINT_FIELD: "Sprint", ENVIRONMENT_FIELD: "Environment"}
+DC_CUSTOM_FIELDS = {**CUSTOM_FIELDS, EPIC_LINK_FIELD: "Epic Link", EPIC_NAME_FIELD: "Epic Name"}
+WIKI_ERROR = "Operation value must be a string"
 
 
 def _nodes(node: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -64,6 +74,9 @@ def adf_problem(document: object) -> str | None:
     return None
 
 
+EPIC_TYPE_ID = next(t.id for t in ISSUE_TYPES if t.name == "Epic")
+
+
 def adf_text_length(document: Mapping[str, Any]) -> int:
     return sum(len(str(node.get("text", ""))) for node in _nodes(document))
 
@@ -90,11 +103,22 @@ def _issue_type(value: object) -> IssueTypeDef | None:
 class _CreateCheck:
     """Collects the field errors of one create request."""
 
-    def __init__(self, store: SandboxStore, account_id: str, fields: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        store: SandboxStore,
+        account_id: str,
+        fields: Mapping[str, Any],
+        flavor: str = CLOUD,
+    ) -> None:
         self.store = store
         self.account_id = account_id
         self.fields = fields
+        self.flavor = flavor
         self.errors: dict[str, str] = {}
+
+    @property
+    def datacenter(self) -> bool:
+        return self.flavor == DATACENTER
 
     def project(self) -> ProjectRow | None:
         key = ref(self.fields.get("project"), "key", "id")
@@ -130,10 +154,20 @@ class _CreateCheck:
             )
         return summary
 
-    def description(self) -> dict[str, Any] | None:
+    def description(self) -> dict[str, Any] | str | None:
         description = self.fields.get("description")
         if description is None:
             return None
+        if self.datacenter:
+            if not isinstance(description, str):
+                self.errors["description"] = WIKI_ERROR
+                return None
+            if len(description) > MAX_TEXT:
+                self.errors["description"] = (
+                    "The entered text is too long. It exceeds the allowed limit of "
+                    "32,767 characters."
+                )
+            return description
         problem = adf_problem(description)
         if problem or not isinstance(description, dict):
             self.errors["description"] = problem or ADF_ERROR
@@ -160,7 +194,15 @@ class _CreateCheck:
         value = self.fields.get("assignee")
         if value is None:
             return None
-        account_id = ref(value, "accountId")
+        if self.datacenter:
+            name = ref(value, "name")
+            user = self.store.user_by_name(name) if name else None
+            if user is None:
+                self.errors["assignee"] = f"User '{name}' does not exist."
+                return None
+            account_id: str | None = user.account_id
+        else:
+            account_id = ref(value, "accountId")
         if account_id is None:
             self.errors["assignee"] = "Specify the assignee by accountId."
             return None
@@ -219,10 +261,44 @@ class _CreateCheck:
             self.errors[SPRINT_FIELD] = "Issue can be assigned only active or future sprints."
         return sprint.id
 
+    def epic_fields(
+        self, project: ProjectRow | None, issue_type: IssueTypeDef | None
+    ) -> dict[str, Any]:
+        """Data Center: Epic Link (an epic's key, on a standard issue) and Epic Name
+        (required on an epic)."""
+        values: dict[str, Any] = {}
+        link = self.fields.get(EPIC_LINK_FIELD)
+        if link is not None:
+            epic = self.store.issue(link) if isinstance(link, str) and link else None
+            if epic is None or (project is not None and epic.project_key != project.key):
+                self.errors[EPIC_LINK_FIELD] = f"The issue {link} does not exist."
+            elif epic.issue_type_id != EPIC_TYPE_ID:
+                self.errors[EPIC_LINK_FIELD] = f"The issue {link} is not an Epic."
+            elif issue_type is not None and issue_type.id == EPIC_TYPE_ID:
+                self.errors[EPIC_LINK_FIELD] = "An Epic cannot be linked to an Epic."
+            else:
+                values[EPIC_LINK_FIELD] = epic.key
+        name = self.fields.get(EPIC_NAME_FIELD)
+        if issue_type is not None and issue_type.id == EPIC_TYPE_ID:
+            if not isinstance(name, str) or not name.strip():
+                self.errors[EPIC_NAME_FIELD] = "Epic Name is required."
+            else:
+                values[EPIC_NAME_FIELD] = name
+        elif name is not None:
+            self.errors[EPIC_NAME_FIELD] = (
+                f"Field '{EPIC_NAME_FIELD}' cannot be set. "
+                "It is not on the appropriate screen, or unknown."
+            )
+        return values
+
     def custom_fields(
         self, project: ProjectRow | None, issue_type: IssueTypeDef | None
     ) -> dict[str, Any]:
         values: dict[str, Any] = {}
+        known = DC_CUSTOM_FIELDS if self.datacenter else CUSTOM_FIELDS
+        system = SYSTEM_FIELDS - {"parent"} if self.datacenter else SYSTEM_FIELDS
+        if self.datacenter:
+            values.update(self.epic_fields(project, issue_type))
         environment = self.fields.get(ENVIRONMENT_FIELD)
         if environment is not None:
             if isinstance(environment, str):
@@ -234,7 +310,7 @@ class _CreateCheck:
                 if self.fields.get(required) in (None, ""):
                     self.errors[required] = f"{CUSTOM_FIELDS[required]} is required."
         for name in self.fields:
-            if name not in SYSTEM_FIELDS and name not in CUSTOM_FIELDS:
+            if name not in system and name not in known:
                 self.errors[name] = (
                     f"Field '{name}' cannot be set. "
                     "It is not on the appropriate screen, or unknown."
@@ -265,7 +341,7 @@ class IssueEdit:
     """What `PUT /issue/{key}` changes: only the fields it names."""
 
     summary: str | None = None
-    description: dict[str, Any] | None = None
+    description: dict[str, Any] | str | None = None
     description_given: bool = False
     labels: tuple[str, ...] | None = None
     add_labels: tuple[str, ...] = ()
@@ -275,7 +351,9 @@ class IssueEdit:
 EDITABLE = frozenset({"summary", "description", "labels"})
 
 
-def validate_edit(body: object, store: SandboxStore, account_id: str) -> IssueEdit:
+def validate_edit(
+    body: object, store: SandboxStore, account_id: str, flavor: str = CLOUD
+) -> IssueEdit:
     """`PUT /issue/{key}`'s body (`fields` to set, `update` label operations), or ApiError
     (400 with every field error, as Jira)."""
     if not isinstance(body, Mapping):
@@ -289,7 +367,7 @@ def validate_edit(body: object, store: SandboxStore, account_id: str) -> IssueEd
         for name in [*fields, *update]
         if name not in EDITABLE
     }
-    check = _CreateCheck(store, account_id, fields)
+    check = _CreateCheck(store, account_id, fields, flavor)
     summary = check.summary() if "summary" in fields else None
     description = check.description() if "description" in fields else None
     labels = check.labels() if "labels" in fields else None
@@ -315,11 +393,13 @@ def validate_edit(body: object, store: SandboxStore, account_id: str) -> IssueEd
     )
 
 
-def validate_create(body: object, store: SandboxStore, account_id: str) -> IssueDraft:
+def validate_create(
+    body: object, store: SandboxStore, account_id: str, flavor: str = CLOUD
+) -> IssueDraft:
     """The draft to store, or ApiError (400 with every field error, or 403)."""
     if not isinstance(body, Mapping) or not isinstance(body.get("fields"), Mapping):
         raise ApiError(400, ["The request must contain the issue's 'fields'."])
-    check = _CreateCheck(store, account_id, body["fields"])
+    check = _CreateCheck(store, account_id, body["fields"], flavor)
     project = check.project()
     issue_type = check.issue_type()
     draft = IssueDraft(
@@ -330,7 +410,7 @@ def validate_create(body: object, store: SandboxStore, account_id: str) -> Issue
         labels=check.labels(),
         assignee=check.assignee(project),
         priority_id=check.priority(),
-        parent_id=check.parent(project, issue_type),
+        parent_id=None if check.datacenter else check.parent(project, issue_type),
         sprint_id=check.sprint(),
         custom_fields=check.custom_fields(project, issue_type),
         properties=_properties(body.get("properties")),

@@ -1,4 +1,9 @@
-"""Jira Cloud platform REST API v3: the subset ticketforge calls, as Jira answers it."""
+"""Jira's platform REST API: the subset ticketforge calls, as Jira answers it.
+
+`api` is Cloud's REST v3. `api_v2` serves the same routes under `/rest/api/2` with the
+shapes Jira Data Center 9.x/10.x answers (createmeta pages of `values`, users by
+`name`, wiki-markup text, `POST /search` paged by `startAt`); which one a sandbox serves
+follows its flavour (`app.py`). `serverInfo` answers on both."""
 
 from __future__ import annotations
 
@@ -29,11 +34,17 @@ from infrastructure.jira_sandbox.state import (
     page_of,
 )
 from infrastructure.jira_sandbox.store import (
+    DATACENTER,
     ENVIRONMENT_FIELD,
+    EPIC_LINK_FIELD,
+    EPIC_LINK_TYPE,
+    EPIC_NAME_FIELD,
+    EPIC_NAME_TYPE,
     EXTRA_REQUIRED_FIELDS,
     ISSUE_TYPES,
     PERMISSIONS,
     SPRINT_FIELD,
+    IssueDraft,
     IssueRow,
     ProjectRow,
 )
@@ -49,6 +60,71 @@ UNBOUNDED = (
 # -- platform REST API v3 ---------------------------------------------------------------
 
 api = APIRouter(prefix="/rest/api/3")
+
+
+@api.get("/serverInfo")
+def server_info(sandbox: SandboxDep, render: Render) -> Json:
+    """Cloud answers `deploymentType: Cloud`; Data Center (10.x too) answers `Server`."""
+    if sandbox.flavor == DATACENTER:
+        return {
+            "baseUrl": render.base,
+            "version": "9.12.15",
+            "versionNumbers": [9, 12, 15],
+            "deploymentType": "Server",
+            "buildNumber": 9120015,
+            "buildDate": "2024-10-01T00:00:00.000+0000",
+            "scmInfo": "sandbox",
+            "serverTitle": "ticketforge Jira Data Center sandbox",
+        }
+    return {
+        "baseUrl": render.base,
+        "version": "1001.0.0-SNAPSHOT",
+        "versionNumbers": [1001, 0, 0],
+        "deploymentType": "Cloud",
+        "buildNumber": 100290,
+        "buildDate": "2024-10-01T00:00:00.000+0000",
+        "scmInfo": "sandbox",
+        "serverTitle": "ticketforge Jira Cloud sandbox",
+    }
+
+
+def field_catalog(flavor: str) -> list[Json]:
+    """`GET /field`: the system fields ticketforge uses and the site's custom fields."""
+
+    def system(field_id: str, name: str, schema: Json) -> Json:
+        return {"id": field_id, "key": field_id, "name": name, "custom": False,
+                "orderable": True, "navigable": True, "searchable": True,
+                "clauseNames": [field_id], "schema": schema}  # fmt: skip
+
+    def custom(field_id: str, name: str, schema: Json) -> Json:
+        number = int(field_id.rsplit("_", 1)[-1])
+        return {"id": field_id, "key": field_id, "name": name, "custom": True,
+                "orderable": True, "navigable": True, "searchable": True,
+                "clauseNames": [f"cf[{number}]", name],
+                "schema": schema | {"customId": number}}  # fmt: skip
+
+    fields = [
+        system("summary", "Summary", {"type": "string", "system": "summary"}),
+        system("description", "Description", {"type": "string", "system": "description"}),
+        system("labels", "Labels", {"type": "array", "items": "string", "system": "labels"}),
+        system("assignee", "Assignee", {"type": "user", "system": "assignee"}),
+        system("priority", "Priority", {"type": "priority", "system": "priority"}),
+        custom(SPRINT_FIELD, "Sprint", {"type": "array", "items": "json", "custom": SPRINT_TYPE}),
+        custom(ENVIRONMENT_FIELD, "Environment", {"type": "string", "custom": TEXTAREA_TYPE}),
+    ]
+    if flavor == DATACENTER:
+        fields += [
+            custom(EPIC_LINK_FIELD, "Epic Link", {"type": "any", "custom": EPIC_LINK_TYPE}),
+            custom(EPIC_NAME_FIELD, "Epic Name", {"type": "string", "custom": EPIC_NAME_TYPE}),
+        ]
+    else:
+        fields.append(system("parent", "Parent", {"type": "issuelink", "system": "parent"}))
+    return fields
+
+
+@api.get("/field")
+def get_fields(sandbox: SandboxDep) -> list[Json]:
+    return field_catalog(sandbox.flavor)
 
 
 @api.get("/myself")
@@ -82,7 +158,18 @@ def my_permissions(
 
 @api.get("/project/{projectIdOrKey}")
 def get_project(projectIdOrKey: str, sandbox: SandboxDep, account: Account, render: Render) -> Json:
-    return render.project(browsable_project(sandbox, account, projectIdOrKey), full=True)
+    body = render.project(browsable_project(sandbox, account, projectIdOrKey), full=True)
+    body["issueTypes"] = [
+        t for t in body["issueTypes"] if not sandbox.faults.issue_type_missing(t["name"])
+    ]
+    return body
+
+
+def _type_exists(sandbox: Sandbox, draft: IssueDraft) -> None:
+    """An issue type the project does not have (the `missing_issue_types` fault)."""
+    name = next((t.name for t in ISSUE_TYPES if t.id == draft.issue_type_id), "")
+    if sandbox.faults.issue_type_missing(name):
+        raise ApiError(400, [], {"issuetype": "Specify a valid issue type"})
 
 
 def _createmeta_window(start_at: int, max_results: int) -> None:
@@ -107,8 +194,14 @@ def createmeta_issue_types(
     _createmeta_window(startAt, maxResults)
     project = browsable_project(sandbox, account, projectIdOrKey)
     can_create = sandbox.store.has_permission(account, project.key, "CREATE_ISSUES")
-    types = [render.issue_type(t) for t in ISSUE_TYPES] if can_create else []
+    types = [
+        render.issue_type(t)
+        for t in ISSUE_TYPES
+        if can_create and not sandbox.faults.issue_type_missing(t.name)
+    ]
     page = page_of(types, startAt, maxResults)
+    if sandbox.flavor == DATACENTER:
+        return page  # {maxResults, startAt, total, isLast, values}
     return {
         "issueTypes": page["values"],
         "startAt": startAt,
@@ -171,7 +264,14 @@ def _create_fields(render: Renderer, project: ProjectRow, issue_type_id: str) ->
             required=ENVIRONMENT_FIELD in required_extra,
         ),
     ]  # fmt: skip
-    if issue_type.hierarchy_level == 0:
+    if render.flavor == DATACENTER:
+        if issue_type.hierarchy_level == 0:
+            screen.append(meta(EPIC_LINK_FIELD, "Epic Link", {"type": "any",
+                "custom": EPIC_LINK_TYPE, "customId": 10100}))  # fmt: skip
+        else:
+            screen.append(meta(EPIC_NAME_FIELD, "Epic Name", {"type": "string",
+                "custom": EPIC_NAME_TYPE, "customId": 10102}, required=True))  # fmt: skip
+    elif issue_type.hierarchy_level == 0:
         screen.append(meta("parent", "Parent", {"type": "issuelink", "system": "parent"}))
     return screen
 
@@ -189,13 +289,16 @@ def createmeta_fields(
 ) -> Json:
     _createmeta_window(startAt, maxResults)
     project = browsable_project(sandbox, account, projectIdOrKey)
-    if issueTypeId not in {t.id for t in ISSUE_TYPES} or not sandbox.store.has_permission(
+    known = {t.id for t in ISSUE_TYPES if not sandbox.faults.issue_type_missing(t.name)}
+    if issueTypeId not in known or not sandbox.store.has_permission(
         account, project.key, "CREATE_ISSUES"
     ):
         raise ApiError(
             404, [f"Issue type with id '{issueTypeId}' does not exist in {project.key}."]
         )
     page = page_of(_create_fields(render, project, issueTypeId), startAt, maxResults)
+    if sandbox.flavor == DATACENTER:
+        return page
     return {
         "fields": page["values"],
         "startAt": startAt,
@@ -218,7 +321,8 @@ def _fail_after_commit(sandbox: Sandbox) -> None:
 
 @api.post("/issue", status_code=201)
 def create_issue(body: JsonBody, sandbox: SandboxDep, account: Account, render: Render) -> Json:
-    draft = validate_create(body, sandbox.store, account)
+    draft = validate_create(body, sandbox.store, account, sandbox.flavor)
+    _type_exists(sandbox, draft)
     issue = sandbox.store.insert_issue(draft, reporter=account)
     sandbox.stats.event("issues_created")
     _fail_after_commit(sandbox)
@@ -239,7 +343,8 @@ def create_issues(
     errors: list[Json] = []
     for index, update in enumerate(updates):
         try:
-            draft = validate_create(update, sandbox.store, account)
+            draft = validate_create(update, sandbox.store, account, sandbox.flavor)
+            _type_exists(sandbox, draft)
         except ApiError as error:
             errors.append(
                 {
@@ -285,7 +390,7 @@ def edit_issue(
     issue = browsable_issue(sandbox, account, issueIdOrKey)
     if not sandbox.store.has_permission(account, issue.project_key, "EDIT_ISSUES"):
         raise ApiError(403, ["You do not have permission to edit issues in this project."])
-    edit = validate_edit(body, sandbox.store, account)
+    edit = validate_edit(body, sandbox.store, account, sandbox.flavor)
     sandbox.guard_issue_writes([issue.key])
     sandbox.store.edit_issue(
         issue.id,
@@ -309,7 +414,10 @@ def add_comment(
     if not sandbox.store.has_permission(account, issue.project_key, "ADD_COMMENTS"):
         raise ApiError(403, ["You do not have permission to comment on this issue."])
     content = body.get("body") if isinstance(body, Mapping) else None
-    if not isinstance(content, dict) or adf_problem(content):
+    if sandbox.flavor == DATACENTER:
+        if not isinstance(content, str) or not content.strip():
+            raise ApiError(400, [], {"comment": "Comment body can not be empty!"})
+    elif not isinstance(content, dict) or adf_problem(content):
         raise ApiError(400, [], {"comment": "Comment body must be an ADF document."})
     sandbox.guard_issue_writes([issue.key])
     comment = sandbox.store.add_comment(issue.id, account, content)
@@ -568,8 +676,13 @@ def find_users(
     render: Render,
     query: str | None = None,
     accountId: str | None = None,
+    username: str | None = None,
     maxResults: int = 50,
 ) -> list[Json]:
+    if sandbox.flavor == DATACENTER:  # Data Center: `username` (a name, email or part)
+        if not username:
+            raise ApiError(400, ["The username query parameter was not provided"])
+        return [render.user(u) for u in sandbox.store.find_users(username, maxResults)]
     if accountId:
         user = sandbox.store.user(accountId)
         return [render.user(user)] if user else []
@@ -587,8 +700,11 @@ def find_assignable_users(
     project: str | None = None,
     issueKey: str | None = None,
     query: str = "",
+    username: str = "",
     maxResults: int = 50,
 ) -> list[Json]:
+    if sandbox.flavor == DATACENTER:
+        query = username
     if issueKey:
         project = browsable_issue(sandbox, account, issueKey).project_key
     if not project:
@@ -613,3 +729,90 @@ def priority_search(
 ) -> Json:
     page = page_of([render.priority(p) for p in sandbox.store.priorities()], startAt, maxResults)
     return page | {"self": f"{render.api}/priority/search"}
+
+
+# -- Data Center: REST v2 ----------------------------------------------------------------
+
+MAX_V2_RESULTS = 1000  # jira.search.views.default.max
+
+
+class SearchRequestV2(BaseModel):
+    """`POST /rest/api/2/search`'s body (Data Center); unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jql: str | None = None
+    startAt: int | None = None
+    maxResults: int | None = None
+    fields: list[str] | None = None
+    expand: list[str] | None = None
+    validateQuery: bool | None = None
+    properties: list[str] | None = None
+    fieldsByKeys: bool | None = None
+
+
+def _search_v2(sandbox: Sandbox, account: str, render: Renderer, request: SearchRequestV2) -> Json:
+    try:
+        query = parse_jql(request.jql or "", sandbox.faults.zone())
+    except JqlError as error:
+        raise ApiError(400, [str(error)]) from error
+    start = max(request.startAt or 0, 0)
+    page_size = min(max(request.maxResults or 50, 0), sandbox.limiter.config.max_search_results)
+    try:
+        issues, _ = sandbox.store.search(
+            query, account, start, page_size, sandbox.faults.config.search_lag_ms
+        )
+        total = sandbox.store.count_matching(query, account, sandbox.faults.config.search_lag_ms)
+    except JqlError as error:
+        raise ApiError(400, [str(error)]) from error
+    wanted = select_fields(request.fields or ["*navigable"], default_all=False)
+    return {
+        "expand": "schema,names",
+        "startAt": start,
+        "maxResults": page_size,
+        "total": total,
+        "issues": [render.issue(issue, wanted) for issue in issues],
+    }
+
+
+def _v2_router() -> APIRouter:
+    """The v3 routes under `/rest/api/2` (their handlers follow the sandbox's flavour),
+    plus Data Center's search."""
+    router = APIRouter(prefix="/rest/api/2")
+    skip = {"/rest/api/3/search/jql", "/rest/api/3/priority/search"}
+    for route in api.routes:
+        path = getattr(route, "path", "")
+        if path in skip or not hasattr(route, "endpoint"):
+            continue
+        router.add_api_route(
+            path.removeprefix("/rest/api/3"),
+            route.endpoint,
+            methods=list(getattr(route, "methods", ())),
+            status_code=getattr(route, "status_code", None),
+            response_model=None,
+        )
+
+    @router.post("/search")
+    def search_v2(
+        body: SearchRequestV2, sandbox: SandboxDep, account: Account, render: Render
+    ) -> Json:
+        return _search_v2(sandbox, account, render, body)
+
+    @router.get("/search")
+    def search_v2_get(
+        *,
+        sandbox: SandboxDep,
+        account: Account,
+        render: Render,
+        jql: str | None = None,
+        startAt: int = 0,
+        maxResults: int = 50,
+        fields: Annotated[list[str] | None, Query()] = None,
+    ) -> Json:
+        request = SearchRequestV2(jql=jql, startAt=startAt, maxResults=maxResults, fields=fields)
+        return _search_v2(sandbox, account, render, request)
+
+    return router
+
+
+api_v2 = _v2_router()

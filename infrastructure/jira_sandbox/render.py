@@ -1,4 +1,5 @@
-"""Stored rows as Jira Cloud's JSON (shapes from the platform v3 OpenAPI spec)."""
+"""Stored rows as Jira's JSON: Cloud's (shapes from the platform v3 OpenAPI spec) or, for
+the Data Center flavour, REST v2's (users by `name`/`key`, no accountId)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 from urllib.parse import quote
 
 from infrastructure.jira_sandbox.store import (
+    CLOUD,
+    DATACENTER,
     ENVIRONMENT_FIELD,
+    EPIC_LINK_FIELD,
+    EPIC_NAME_FIELD,
     ISSUE_TYPES,
     PERMISSIONS,
     RESOLUTIONS,
@@ -35,7 +40,7 @@ ISSUE_FIELDS = frozenset(
     {
         "summary", "issuetype", "project", "description", "labels", "assignee", "reporter",
         "priority", "status", "resolution", "created", "updated", "parent", "issuelinks",
-        "attachment", SPRINT_FIELD, ENVIRONMENT_FIELD,
+        "attachment", SPRINT_FIELD, ENVIRONMENT_FIELD, EPIC_LINK_FIELD, EPIC_NAME_FIELD,
     }
 )  # fmt: skip
 
@@ -63,11 +68,14 @@ def select_fields(requested: Iterable[str] | None, *, default_all: bool) -> froz
 class Renderer:
     """Renders for one request: `self` URLs point at the base URL the client used."""
 
-    def __init__(self, store: SandboxStore, base_url: str, time_zone: str = "UTC") -> None:
+    def __init__(
+        self, store: SandboxStore, base_url: str, time_zone: str = "UTC", flavor: str = CLOUD
+    ) -> None:
         self.store = store
         self.time_zone = time_zone
+        self.flavor = flavor
         self.base = base_url.rstrip("/")
-        self.api = f"{self.base}/rest/api/3"
+        self.api = f"{self.base}/rest/api/{2 if flavor == DATACENTER else 3}"
 
     def avatars(self, seed: str) -> Json:
         return {
@@ -76,6 +84,19 @@ class Renderer:
         }
 
     def user(self, user: UserRow) -> Json:
+        if self.flavor == DATACENTER:
+            return {
+                "self": f"{self.api}/user?username={quote(user.name)}",
+                "key": user.key,
+                "name": user.name,
+                "emailAddress": user.email,
+                "displayName": user.display_name,
+                "active": user.active,
+                "deleted": False,
+                "timeZone": self.time_zone,
+                "locale": "en_US",
+                "avatarUrls": self.avatars(user.name),
+            }
         return {
             "self": f"{self.api}/user?accountId={quote(user.account_id)}",
             "accountId": user.account_id,
@@ -218,7 +239,7 @@ class Renderer:
         return {
             "self": f"{self.api}/issue/{comment.issue_id}/comment/{comment.id}",
             "id": str(comment.id),
-            "author": self.user(author) if author else {"accountId": comment.author},
+            "author": self.user(author) if author else None,
             "body": comment.body,
             "created": jira_time(comment.created),
             "updated": jira_time(comment.created),

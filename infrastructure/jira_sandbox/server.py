@@ -25,10 +25,16 @@ def run_sandbox(
     latency_ms: float = 0,
     credentials: Credentials | None = None,
     log_level: str = "info",
+    flavor: str = "cloud",
 ) -> None:
     """Serve the sandbox until interrupted (what `ticketforge jira-sandbox` runs)."""
     app = create_sandbox_app(
-        db_path, faults=faults, limits=limits, latency_ms=latency_ms, credentials=credentials
+        db_path,
+        faults=faults,
+        limits=limits,
+        latency_ms=latency_ms,
+        credentials=credentials,
+        flavor=flavor,
     )
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
@@ -43,6 +49,7 @@ class SandboxServer:
     """
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.flavor: str = app.state.sandbox.flavor
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))

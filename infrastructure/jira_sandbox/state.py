@@ -23,6 +23,8 @@ from infrastructure.jira_sandbox.limits import (
 from infrastructure.jira_sandbox.render import Json, Renderer
 from infrastructure.jira_sandbox.stats import SandboxStats
 from infrastructure.jira_sandbox.store import (
+    CLOUD,
+    FLAVORS,
     IssueRow,
     ProjectRow,
     SandboxStore,
@@ -53,7 +55,11 @@ class Sandbox:
         faults: FaultConfig,
         limits: LimitConfig,
         credentials: Credentials,
+        flavor: str = CLOUD,
     ) -> None:
+        if flavor not in FLAVORS:
+            raise ValueError(f"flavor must be one of {', '.join(FLAVORS)}, not {flavor!r}")
+        self.flavor = flavor
         self.store = store
         self.initial_faults = faults
         self.initial_limits = limits
@@ -137,7 +143,12 @@ def get_account(request: Request) -> str:
 
 
 def get_renderer(request: Request, sandbox: Annotated[Sandbox, Depends(get_sandbox)]) -> Renderer:
-    return Renderer(sandbox.store, str(request.base_url), sandbox.faults.config.user_time_zone)
+    return Renderer(
+        sandbox.store,
+        str(request.base_url),
+        sandbox.faults.config.user_time_zone,
+        sandbox.flavor,
+    )
 
 
 SandboxDep = Annotated[Sandbox, Depends(get_sandbox)]

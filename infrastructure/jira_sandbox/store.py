@@ -71,6 +71,14 @@ PERMISSIONS = {
 ALL_PROJECT_PERMISSIONS = tuple(PERMISSIONS)
 SPRINT_FIELD = "customfield_10020"
 ENVIRONMENT_FIELD = "customfield_10040"
+# Data Center's Jira Software epic fields (ids vary per site: found by their type in /field).
+EPIC_LINK_FIELD = "customfield_10100"
+EPIC_NAME_FIELD = "customfield_10102"
+EPIC_LINK_TYPE = "com.pyxis.greenhopper.jira:gh-epic-link"
+EPIC_NAME_TYPE = "com.pyxis.greenhopper.jira:gh-epic-label"
+CLOUD = "cloud"
+DATACENTER = "datacenter"
+FLAVORS = (CLOUD, DATACENTER)
 #: (project key, issue type id) -> custom fields required on create, beyond the system ones.
 EXTRA_REQUIRED_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("TF", "10003"): (ENVIRONMENT_FIELD,)
@@ -137,7 +145,7 @@ class CommentRow:
     id: int
     issue_id: int
     author: str
-    body: dict[str, Any]
+    body: dict[str, Any] | str
     created: int
 
 
@@ -216,6 +224,16 @@ class UserRow:
     display_name: str
     active: bool
 
+    @property
+    def name(self) -> str:
+        """The Data Center username: the email's local part (`alice`)."""
+        return self.email.split("@", maxsplit=1)[0].lower()
+
+    @property
+    def key(self) -> str:
+        """Data Center's stable user key (`JIRAUSER…`), derived from the account id."""
+        return "JIRAUSER" + str(int(self.account_id.rsplit("-", 1)[-1][:6], 16))
+
 
 @dataclass(frozen=True)
 class ProjectRow:
@@ -264,7 +282,7 @@ class IssueDraft:
     project_key: str
     issue_type_id: str
     summary: str
-    description: dict[str, Any] | None
+    description: dict[str, Any] | str | None
     labels: tuple[str, ...]
     assignee: str | None
     priority_id: str
@@ -282,7 +300,7 @@ class IssueRow:
     number: int
     issue_type_id: str
     summary: str
-    description: dict[str, Any] | None
+    description: dict[str, Any] | str | None
     assignee: str | None
     reporter: str
     priority_id: str
@@ -428,6 +446,11 @@ class SandboxStore:
 
     def user(self, account_id: str) -> UserRow | None:
         row = self._row("SELECT * FROM users WHERE account_id = ?", (account_id,))
+        return None if row is None else self._user(row)
+
+    def user_by_name(self, name: str) -> UserRow | None:
+        """A Data Center username -> the user (see `UserRow.name`)."""
+        row = self._row("SELECT * FROM users WHERE lower(email) LIKE ?", (f"{name.lower()}@%",))
         return None if row is None else self._user(row)
 
     def user_by_email(self, email: str) -> UserRow | None:
@@ -620,7 +643,7 @@ class SandboxStore:
         issue_id: int,
         *,
         summary: str | None = None,
-        description: Mapping[str, Any] | None = None,
+        description: Mapping[str, Any] | str | None = None,
         set_description: bool = False,
         labels: Iterable[str] | None = None,
         add_labels: Iterable[str] = (),
@@ -646,7 +669,7 @@ class SandboxStore:
             )
             cur.execute("UPDATE issues SET updated = ? WHERE id = ?", (now_ms(), issue_id))
 
-    def add_comment(self, issue_id: int, author: str, body: Mapping[str, Any]) -> CommentRow:
+    def add_comment(self, issue_id: int, author: str, body: Mapping[str, Any] | str) -> CommentRow:
         stamp = now_ms()
         with self._tx() as cur:
             comment_id = cur.execute(
@@ -657,7 +680,9 @@ class SandboxStore:
                 (comment_id, issue_id, author, json.dumps(body), stamp),
             )
             cur.execute("UPDATE issues SET updated = ? WHERE id = ?", (stamp, issue_id))
-        return CommentRow(comment_id, issue_id, author, dict(body), stamp)
+        return CommentRow(
+            comment_id, issue_id, author, body if isinstance(body, str) else dict(body), stamp
+        )
 
     def comments(self, issue_id: int) -> list[CommentRow]:
         return [
@@ -820,6 +845,16 @@ class SandboxStore:
             (*params, limit + 1, offset),
         )
         return [self._issue(r) for r in rows[:limit]], len(rows) > limit
+
+    def count_matching(self, query: JqlQuery, account_id: str, lag_ms: float = 0.0) -> int:
+        """How many issues match (Data Center's search answers a `total`)."""
+        count, offset = 0, 0
+        while True:
+            page, more = self.search(query, account_id, offset, 1000, lag_ms)
+            count += len(page)
+            offset += len(page)
+            if not more:
+                return count
 
     @staticmethod
     def _order_sql(name: str, ascending: bool) -> str:

@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from interfaces.api import account, exports, health, revisions, sessions, tickets
 from interfaces.api import admin as admin_api
-from interfaces.api import exports, health, revisions, sessions, tickets
 from interfaces.api import progress as live_progress
 from interfaces.api.errors import ERROR_RESPONSES, error_body, install_error_handlers
 from interfaces.api.text_guard import RefuseNul
 from interfaces.bootstrap import Container
+from interfaces.web import install_console
 
 MAX_BODY_BYTES_SLACK = 1024 * 1024
 
@@ -59,6 +60,8 @@ def create_app(
     app.include_router(exports.router)
     app.include_router(live_progress.router)
     app.include_router(admin_api.router)
+    app.include_router(account.router)
+    install_console(app)  # last: the API's paths come first
     return app
 
 

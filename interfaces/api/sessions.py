@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
@@ -42,13 +42,32 @@ class SiteContext(BaseModel):
     audience: str = Field("", max_length=1000)
 
 
+EPIC_KEY_PATTERN = r"^[A-Z][A-Z0-9_]{1,9}-\d+$"
+EpicMode = Literal["none", "per_group", "existing"]
+
+
 class SessionCreate(BaseModel):
     name: str = Field(..., min_length=1, max_length=200)
     site_context: SiteContext
     jira_project_key: str = Field(..., pattern=JIRA_KEY_PATTERN)
     issue_type: str = Field("Task", min_length=1, max_length=100)
     default_labels: list[str] = Field(default_factory=list, max_length=20)
-    epic_key: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]{1,9}-\d+$")
+    epic_key: str | None = Field(None, pattern=EPIC_KEY_PATTERN)
+    epic_mode: EpicMode | None = Field(
+        None,
+        description="How the export groups tickets under epics: `none`, `per_group` (one "
+        "epic per ticket group, created by the export) or `existing` (every ticket under "
+        "`epic_key`). Default: `existing` with an epic_key, else `none`.",
+    )
+
+
+class SessionPatch(BaseModel):
+    """What may change on a session before its first export."""
+
+    model_config = {"extra": "forbid"}
+
+    epic_mode: EpicMode
+    epic_key: str | None = Field(None, pattern=EPIC_KEY_PATTERN)
 
 
 class ProcessRequest(BaseModel):
@@ -81,6 +100,7 @@ def create_session(
         issue_type=body.issue_type,
         default_labels=body.default_labels,
         epic_key=body.epic_key,
+        epic_mode=body.epic_mode,
         user=user,
     )
     settle(container, response, result.position)
@@ -109,6 +129,28 @@ def list_sessions(
 def get_session(
     session_id: UUID, container: ContainerDep, views: ViewsDep, user: CurrentUser, _: SessionsRead
 ) -> dict[str, Any]:
+    return views.sessions.public(session_doc(container, session_id, user))
+
+
+@router.patch(
+    "/{session_id}",
+    response_model=SessionOut,
+    response_model_exclude_unset=True,
+    responses=documented(404, 409, 422),
+)
+def patch_session(
+    session_id: UUID,
+    body: SessionPatch,
+    container: ContainerDep,
+    views: ViewsDep,
+    user: CurrentUser,
+    response: Response,
+) -> dict[str, Any]:
+    """Set the session's `epic_mode` (and `epic_key` for `existing`): before its first
+    export only (409 after, as its issues are grouped in Jira already)."""
+    session_doc(container, session_id, user)
+    result = container.app.change_epic_mode(session_id, body.epic_mode, body.epic_key, user)
+    settle(container, response, result.position)
     return views.sessions.public(session_doc(container, session_id, user))
 
 

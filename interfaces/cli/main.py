@@ -287,6 +287,7 @@ def _keep_running(container: Container, host: str, port: int, token: str, sessio
     console.rule("[bold]The API is up (Ctrl-C to stop)")
     lines = [
         ("API", base),
+        ("review console", f"{base}/  (sign in with the token below)"),
         ("interactive docs", f"{base}/docs"),
         ("token", token),
         ("this session", f"{base}/api/sessions/{session_id}"),
@@ -533,12 +534,24 @@ def jira_sandbox(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
     db: Annotated[Path | None, typer.Option(help="SQLite file for the sandbox's state")] = None,
+    flavor: Annotated[
+        str,
+        typer.Option(
+            help="cloud (REST v3, ADF) or datacenter (REST v2, wiki markup, "
+            "Bearer demo-bearer-token as a personal access token)"
+        ),
+    ] = "cloud",
 ) -> None:
-    """Run the bundled Jira Cloud sandbox."""
+    """Run the bundled Jira sandbox (Jira Cloud, or Jira Data Center with --flavor datacenter)."""
     from interfaces.bootstrap import run_jira_sandbox
 
+    if flavor not in ("cloud", "datacenter"):
+        raise typer.BadParameter("--flavor is cloud or datacenter", param_hint="--flavor")
     settings = _settings()
-    run_jira_sandbox(host, port, db or settings.data_dir / "jira-sandbox.db")
+    db_path = db or settings.data_dir / (
+        "jira-sandbox.db" if flavor == "cloud" else "jira-sandbox-datacenter.db"
+    )
+    run_jira_sandbox(host, port, db_path, flavor)
 
 
 operations.register(app)  # backup, restore, verify, rotate-key

@@ -14,7 +14,7 @@ from uuid import uuid4
 import fastapi.routing
 import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.testclient import WebSocketDenialResponse
 
 from tests.e2e.conftest import SMALL_SITE_CSV, Api, assert_error, csv_files
@@ -35,10 +35,15 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
+    ("GET", "/"): PUBLIC,  # the review console's page
+    ("GET", "/console/{path}"): PUBLIC,  # its static assets
+    ("GET", "/api/me"): USER,
+    ("POST", "/api/adf/preview"): USER,
     ("POST", "/api/sessions"): USER,
     ("GET", "/api/sessions"): USER,
     ("POST", "/api/jira/validate-project"): USER,
     ("GET", S): SESSION,
+    ("PATCH", S): SESSION,
     ("POST", S + "/files"): SESSION,
     ("GET", S + "/entities"): SESSION,
     ("GET", S + "/revisions"): SESSION,
@@ -92,6 +97,8 @@ def app_routes(api: Api) -> set[tuple[str, str]]:
     for route, path, methods in flat:
         if isinstance(route, APIWebSocketRoute):
             found.add(("WS", path))
+        elif isinstance(route, Mount):  # static files: read-only
+            found.add(("GET", path.rstrip("/") + "/{path}"))
         elif isinstance(route, APIRoute | Route):
             found.update((method, path) for method in methods or () if method != "HEAD")
         else:
@@ -120,12 +127,15 @@ def _request_for(
         export_id=uuid4(),
         number=1,
         name="audit",
+        path="style.css",
     )
     bodies: dict[tuple[str, str], dict[str, Any]] = {
         ("POST", "/api/sessions"): {
             "json": {"name": "M", "site_context": {"site_name": "S"}, "jira_project_key": "MX"}
         },
         ("POST", "/api/jira/validate-project"): {"json": {"project_key": "NW"}},
+        ("POST", "/api/adf/preview"): {"json": {"title": "A ticket"}},
+        ("PATCH", S): {"json": {"epic_mode": "none"}},
         ("POST", S + "/files"): {"files": csv_files(SMALL_SITE_CSV)},
         ("PATCH", T): {"json": {"priority": "High"}, "headers": {"If-Match": '"1"'}},
         ("PUT", S + "/ticket-order"): {"json": {"ticket_ids": [t["id"] for t in tickets]}},

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from application.export.epics import GROUP_TITLES
 from infrastructure.jira_sandbox import SandboxServer
 from tests.e2e.conftest import Api, assert_error
 from tests.integration.export.support import Sandbox, jira_env
+from tests.support.sandbox_fixtures import BOTH_FLAVORS
 
 EXPORT_TIMEOUT_S = 30.0
 STATUS_FIELDS = {
@@ -147,6 +149,7 @@ def test_export_refused_when_validation_is_missing_or_stale_or_tickets_not_ready
     assert xapi.session(session_id)["stage"] == "review"
 
 
+@BOTH_FLAVORS
 def test_export_runs_once_reports_status_and_summary(xapi: Api, sandbox: Sandbox) -> None:
     session_id, tickets = ready_session(xapi)
     sandbox.faults(latency_ms=60)  # slow enough to be seen running
@@ -320,6 +323,7 @@ def test_the_sandbox_refuses_an_unknown_time_zone(sandbox: Sandbox) -> None:
     assert response.status_code == 400 and "IANA" in response.text  # Jira-style 400
 
 
+@BOTH_FLAVORS
 def test_sync_back_shows_jira_status_and_fetches_only_updated_issues(
     xapi: Api, sandbox: Sandbox
 ) -> None:
@@ -424,6 +428,7 @@ def test_a_running_export_shows_its_eta(xapi: Api, sandbox: Sandbox) -> None:
     assert seen == sorted(seen, reverse=True)
 
 
+@BOTH_FLAVORS
 def test_a_reexport_through_the_api_plan_conflict_flag_and_its_resolution(
     xapi: Api, sandbox: Sandbox
 ) -> None:
@@ -476,3 +481,40 @@ def test_a_reexport_through_the_api_plan_conflict_flag_and_its_resolution(
     assert xapi.get(url(session_id, "/tickets?flag=conflict")).json()["tickets"] == []
     plan = xapi.get(url(session_id, "/export/plan")).json()
     assert plan["update"]["count"] == 0 and plan["conflicts"]["count"] == 0
+
+
+@BOTH_FLAVORS
+def test_epics_per_group_through_the_api_plan_export_summary_and_patch_refused_after(
+    xapi: Api, sandbox: Sandbox
+) -> None:
+    """generation -> validation -> plan (epics to create) -> export with epics and links ->
+    the summary lists the epics -> epic_mode is fixed once exported (409)."""
+    session_id = xapi.create_session(jira_project_key="DEMO", epic_mode="per_group")["id"]
+    xapi.upload(session_id)
+    xapi.process(session_id)
+    mark_ready(xapi, session_id)
+    validate(xapi, session_id)
+    assert xapi.session(session_id)["epic_mode"] == "per_group"
+
+    plan = xapi.get(url(session_id, "/export/plan"))
+    assert plan.status_code == 200, plan.text
+    to_create = plan.json()["epics"]
+    assert to_create["count"] >= 3
+    assert sum(e["children"] for e in to_create["items"]) == plan.json()["create"]["count"] == 49
+
+    done = wait_export(xapi, session_id, start(xapi, session_id)["task_id"])
+    assert done["status"] == "completed", done
+    summary = xapi.get(url(session_id, "/export/summary")).json()
+    epics = summary["epics"]
+    assert {e["group"] for e in epics} == {e["group"] for e in to_create["items"]}
+    assert sum(e["children"] for e in epics) == 49
+    assert len(summary["dependencies"]) == 17 and summary["manual_fixes"] == []
+    assert sandbox.stats()["issues_created"] == 49 + len(epics)
+    for epic in epics:
+        assert epic["jira_url"] == f"{sandbox.base_url}/browse/{epic['jira_key']}"
+        assert epic["name"].endswith(f": {GROUP_TITLES[epic['group']]}")
+
+    assert xapi.get(url(session_id, "/export/plan")).json()["epics"]["count"] == 0
+    body = assert_error(xapi.patch(url(session_id), json={"epic_mode": "none"}), 409, "epic_mode")
+    assert body["recovery_actions"]
+    assert xapi.session(session_id)["epic_mode"] == "per_group"

@@ -166,3 +166,36 @@ def test_a_session_written_by_another_process_a_moment_ago_is_found(api: Api) ->
     assert api.container.store.get("sessions", str(created.session_id)) is None
     assert api.session(str(created.session_id))["name"] == "elsewhere"
     assert_error(api.get(f"/api/sessions/{created.session_id}", user="bob"), 404, "not found")
+
+
+def test_epic_mode_is_set_at_creation_changed_by_patch_and_refused_when_wrong(api: Api) -> None:
+    base = {"name": "E", "site_context": {"site_name": "S"}, "jira_project_key": "NW"}
+    created = api.post("/api/sessions", json={**base, "epic_mode": "per_group"})
+    assert created.status_code == 201, created.text
+    session_id = created.json()["id"]
+    assert created.json()["epic_mode"] == "per_group"
+    assert api.session(session_id)["epic_mode"] == "per_group"
+    legacy = api.post("/api/sessions", json={**base, "epic_key": "NW-3"})
+    assert legacy.json()["epic_mode"] == "existing"  # an epic key alone: as before
+
+    body = assert_error(api.post("/api/sessions", json={**base, "epic_mode": "per_theme"}), 422)
+    assert "epic_mode" in body["detail"]
+    body = assert_error(api.post("/api/sessions", json={**base, "epic_mode": "existing"}), 422)
+    assert "epic_key" in body["detail"] and body["recovery_actions"]
+
+    patched = api.patch(f"/api/sessions/{session_id}", json={"epic_mode": "none"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["epic_mode"] == "none"
+    patched = api.patch(
+        f"/api/sessions/{session_id}", json={"epic_mode": "existing", "epic_key": "NW-9"}
+    )
+    assert (patched.json()["epic_mode"], patched.json()["epic_key"]) == ("existing", "NW-9")
+    assert_error(api.patch(f"/api/sessions/{session_id}", json={"epic_mode": "sometimes"}), 422)
+    body = assert_error(
+        api.patch(
+            f"/api/sessions/{session_id}", json={"epic_mode": "per_group", "epic_key": "NW-9"}
+        ),
+        422,
+    )
+    assert "epic_key" in body["detail"]
+    assert api.session(session_id)["epic_mode"] == "existing"  # nothing half-written

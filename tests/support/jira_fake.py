@@ -62,6 +62,7 @@ from application.export.jira_types import (
     FoundIssue,
     IssueSnapshot,
     IssueType,
+    JiraField,
     JiraProject,
     JiraUser,
     LinkType,
@@ -82,6 +83,7 @@ from infrastructure.jira_sandbox.faults import FaultInjector, FaultUpdate
 from infrastructure.jira_sandbox.issues import adf_problem, validate_create, validate_edit
 from infrastructure.jira_sandbox.jql import Clause, JqlError, JqlQuery, parse_jql
 from infrastructure.jira_sandbox.limits import LimitConfig
+from infrastructure.jira_sandbox.platform_api import field_catalog
 from infrastructure.jira_sandbox.render import Renderer, select_fields
 from infrastructure.jira_sandbox.store import (
     ENVIRONMENT_FIELD,
@@ -297,7 +299,9 @@ class _Site:
 
 class InMemoryJira:
     """A `JiraGateway` over an in-memory Jira site, acting as one account (demo@example.com,
-    who may do everything in DEMO and TF, unless told otherwise)."""
+    who may do everything in DEMO and TF, unless told otherwise). A Cloud site."""
+
+    flavor = "cloud"
 
     def __init__(
         self,
@@ -587,6 +591,12 @@ class InMemoryJira:
             "Read priorities", "GET /rest/api/3/priority/search", work, idempotent=True
         )
 
+    def get_fields(self) -> list[JiraField]:
+        def work() -> list[JiraField]:
+            return [JiraField.from_json(raw) for raw in field_catalog(self.flavor)]
+
+        return self._call("Read fields", "GET /rest/api/3/field", work, idempotent=True)
+
     def get_link_types(self) -> list[LinkType]:
         def work() -> list[LinkType]:
             render = self._render()
@@ -867,7 +877,7 @@ class InMemoryJira:
         except JiraNotFound:
             return
 
-    def add_comment(self, issue_key: str, body: Mapping[str, Any]) -> str:
+    def add_comment(self, issue_key: str, body: Mapping[str, Any] | str) -> str:
         def work() -> str:
             site = self._site
             issue = site.browsable_issue(self._account, issue_key)

@@ -149,8 +149,20 @@ class SummaryFix(Answer):
     resolution_note: str | None
 
 
+class ExportedEpic(Answer):
+    group: str
+    name: str
+    jira_key: str
+    jira_url: str
+    children: int = Field(description="How many of the export's tickets are under it")
+    found_by_search: bool
+
+
 class ExportSummary(ExportStatus):
     total_tickets_created: int
+    epics: list[ExportedEpic] = Field(
+        default_factory=list, description="The groups' epics (epic_mode per_group)"
+    )
     jira_tickets: list[ExportedIssue]
     dependencies: list[DependencyLink]
     manual_fixes: list[SummaryFix]
@@ -191,6 +203,10 @@ class ExportPlan(Answer):
     """What the next export would do; nothing is written to Jira to answer it."""
 
     create: PlanCategory = Field(description="Tickets without an issue: created")
+    epics: PlanCategory = Field(
+        description="epic_mode per_group: the groups' epics to create first "
+        "({group, name, children})"
+    )
     update: PlanCategory = Field(
         description="Issues whose ticket changed: per field, [Jira's value, ours]"
     )

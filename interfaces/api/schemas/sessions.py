@@ -76,6 +76,9 @@ class SessionOut(Answer):
     issue_type: str
     default_labels: list[str]
     epic_key: str | None
+    epic_mode: str = Field(
+        "none", description="none | per_group (one epic per ticket group) | existing (epic_key)"
+    )
     stage: str
     files: dict[str, InventoryFile] = Field(description="The latest file of each kind")
     warnings: list[str]

@@ -722,3 +722,14 @@ def test_people_boards_sprints_priorities_and_link_types(harness: JiraHarness) -
         ("Duplicates", "is duplicated by", "duplicates"),
         ("Relates", "relates to", "relates to"),
     ]
+
+
+def test_the_flavour_and_the_sites_fields(harness: JiraHarness) -> None:
+    """Both speak Jira Cloud; the field list names the custom fields by their type (how
+    Data Center's Epic Link is found: a Cloud site has none)."""
+    jira = harness.jira
+    assert jira.flavor == "cloud"
+    fields = {f.id: f for f in jira.get_fields()}
+    assert fields[SPRINT_FIELD].custom == "com.pyxis.greenhopper.jira:gh-sprint"
+    assert fields["summary"].custom is None and "parent" in fields
+    assert not any((f.custom or "").endswith("gh-epic-link") for f in fields.values())

@@ -38,9 +38,9 @@ def container(
 
 
 @pytest.fixture
-def slow_sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+def slow_sandbox(tmp_path: Path, jira_flavor: str) -> Iterator[Sandbox]:
     """A sandbox answering LATENCY_MS late, so a worker can be killed mid-export."""
-    server = start_sandbox(tmp_path, latency_ms=LATENCY_MS)
+    server = start_sandbox(tmp_path, latency_ms=LATENCY_MS, flavor=jira_flavor)
     admin = Sandbox(server)
     try:
         yield admin

@@ -29,6 +29,8 @@ LATENCY_MS = 30  # the slow sandbox's answers, so a worker can be killed mid-exp
 ALICE = User("alice")
 PROJECT = "DEMO"
 DEMO_EMAIL, DEMO_TOKEN = "demo@example.com", "demo-token"
+DEMO_PAT = "demo-bearer-token"  # the sandbox's bearer token: a Data Center PAT
+FLAVORS = ("cloud", "datacenter")
 # Retry-After short enough to keep the tests fast; behaviour is the same as with Jira's.
 TEST_LIMITS = LimitConfig(retry_after_seconds=0.1)
 FAST_RETRY = RetryPolicy(max_attempts=6, initial_backoff=0.02, max_backoff=0.2, jitter=0.02)
@@ -37,21 +39,35 @@ Edits = Mapping[UUID, dict[str, Any]]
 
 
 def start_sandbox(
-    tmp_path: Path, *, latency_ms: float = 0, limits: LimitConfig | None = None
+    tmp_path: Path,
+    *,
+    latency_ms: float = 0,
+    limits: LimitConfig | None = None,
+    flavor: str = "cloud",
 ) -> SandboxServer:
-    """A real sandbox (uvicorn on a free loopback port) with its own SQLite file."""
-    db = tmp_path / "jira-sandbox.db"
-    app = create_sandbox_app(db, limits=limits or TEST_LIMITS, latency_ms=latency_ms)
+    """A real sandbox (uvicorn on a free loopback port) with its own SQLite file;
+    `flavor`: Jira Cloud or Jira Data Center."""
+    db = tmp_path / f"jira-sandbox-{flavor}.db"
+    app = create_sandbox_app(db, limits=limits or TEST_LIMITS, latency_ms=latency_ms, flavor=flavor)
     return SandboxServer(app).start()
 
 
 def jira_env(server: SandboxServer) -> dict[str, str]:
-    """The settings that point ticketforge at this sandbox as if it were Jira Cloud."""
+    """The settings that point ticketforge at this sandbox as a customer would: Cloud by
+    email and API token, Data Center by personal access token (its flavour is detected
+    from serverInfo, as with JIRA_FLAVOR unset)."""
+    if server.flavor == "datacenter":
+        return {"JIRA_BASE_URL": server.base_url, "JIRA_PAT": DEMO_PAT}
     return {
         "JIRA_BASE_URL": server.base_url,
         "JIRA_EMAIL": DEMO_EMAIL,
         "JIRA_API_TOKEN": DEMO_TOKEN,
     }
+
+
+def api_path(flavor: str) -> str:
+    """Where the platform REST API lives for this flavour (stats are keyed by route)."""
+    return "/rest/api/2" if flavor == "datacenter" else "/rest/api/3"
 
 
 class Sandbox:
@@ -61,7 +77,11 @@ class Sandbox:
         self.server = server
         self.base_url = server.base_url
         self.http = httpx.Client(base_url=server.base_url, timeout=10)
-        self.jira = JiraClient(server.base_url, DEMO_EMAIL, DEMO_TOKEN, retry=FAST_RETRY)
+        self.flavor = server.flavor
+        self.api = api_path(server.flavor)
+        self.jira = JiraClient(
+            server.base_url, DEMO_EMAIL, DEMO_TOKEN, retry=FAST_RETRY, flavor=server.flavor
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -81,6 +101,7 @@ class Sandbox:
             unauthorized_from_request=0,
             rate_limit_storm_next=0,
             missing_link_types=[],
+            missing_issue_types=[],
             forbidden_routes=[],
             search_lag_ms=0,
         )
@@ -180,6 +201,7 @@ def prepare_session(
     ready: bool = True,
     validate: bool = True,
     epic_key: str | None = None,
+    epic_mode: str | None = None,
     by_worker: bool = False,
 ) -> UUID:
     """A session in review with generated tickets (offline), edited, ready and validated.
@@ -196,6 +218,7 @@ def prepare_session(
         issue_type="Task",
         user=ALICE,
         epic_key=epic_key,
+        epic_mode=epic_mode,
     )
     session_id = created.session_id
     app.upload_inventory(session_id, parse_inventory(inventory(site)), ALICE)
@@ -286,8 +309,9 @@ def assert_no_duplicates(sandbox: Sandbox, export: Export) -> dict[UUID, FoundIs
     issues = {t: got[0] for t, got in found.items()}
     recorded = {t: issue.key for t, issue in export.issues.items()}
     assert recorded == {t: issue.key for t, issue in issues.items()}
-    # the session's issues: the plan's, and those of tickets that left it (obsolete)
-    assert sandbox.session_issue_count(export.session_id) == len(tickets) + len(export.retired)
+    # the session's issues: the plan's, those of tickets that left it (obsolete), epics
+    expected = len(tickets) + len(export.retired) + len(export.epics)
+    assert sandbox.session_issue_count(export.session_id) == expected
     return issues
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from uuid import UUID, uuid4
 
+from application.export.descriptions import issue_text
 from application.export.preflight import run_preflight
 from application.progress import Progress
 from domain.export import Export
 from domain.session import Session, Stage
+from infrastructure.jira_sandbox.wiki_render import wiki_to_adf
 from infrastructure.sql.tasks import open_tasks
 from interfaces.bootstrap import Container
 from projections import exports as exports_view
@@ -31,6 +33,8 @@ from tests.integration.export.support import (
     start_export,
     wait_export,
 )
+from tests.support.sandbox_fixtures import BOTH_FLAVORS
+from tests.support.wiki_structure import structure
 
 
 def key_number(key: str) -> int:
@@ -46,6 +50,7 @@ def preflight_requests(sandbox: Sandbox) -> int:
     return int(sandbox.stats()["total_requests"] - before)
 
 
+@BOTH_FLAVORS
 def test_happy_path_one_issue_per_ticket_in_dependency_order_with_blocks_links(
     container: Container, sandbox: Sandbox
 ) -> None:
@@ -89,7 +94,25 @@ def test_happy_path_one_issue_per_ticket_in_dependency_order_with_blocks_links(
     assert len(exported_events(container, export.id, Export.DependencyLinked)) == 17
     stats = sandbox.stats()
     assert stats["issues_created"] == 49 and stats["links_created"] == 17
-    assert stats["requests"]["POST /rest/api/3/issue/bulk"] == 1  # 49 <= 50: one bulk create
+    assert stats["requests"][f"POST {sandbox.api}/issue/bulk"] == 1  # 49 <= 50: one bulk
+    # the description in the format of this Jira: ADF on Cloud, wiki markup on Data Center
+    description = sandbox.issue(issues[dependent].key, "description")["description"]
+    if sandbox.flavor == "datacenter":
+        assert isinstance(description, str) and description.startswith("h2. User story")
+        # ... which Jira renders to the structure the ADF sent to Cloud has
+        ticket = session.tickets[dependent]
+        cloud = issue_text(
+            "cloud",
+            ticket.config_name,
+            ticket.title,
+            ticket.user_story,
+            ticket.analysis,
+            ticket.verification,
+        ).description
+        assert isinstance(cloud, dict)
+        assert structure(wiki_to_adf(description)) == structure(cloud)
+    else:
+        assert description["type"] == "doc" and description["version"] == 1
 
     # the summary (read model) lists every key, URL and title
     assert container.settle()
@@ -115,6 +138,7 @@ def test_happy_path_one_issue_per_ticket_in_dependency_order_with_blocks_links(
     assert mine == sorted(mine)
 
 
+@BOTH_FLAVORS
 def test_5xx_after_commit_is_found_by_its_mark_not_created_again(
     container: Container, sandbox: Sandbox
 ) -> None:
@@ -228,6 +252,7 @@ def test_401_mid_run_fails_admin_required_and_the_retry_resumes_without_duplicat
     assert container.app.load_session(session_id).stage == Stage.COMPLETED
 
 
+@BOTH_FLAVORS
 def test_429_storm_at_the_start_is_waited_out_and_the_export_completes(
     container: Container, sandbox: Sandbox
 ) -> None:

@@ -38,6 +38,7 @@ def new_session() -> Session:
         issue_type="Task",
         default_labels=["tf"],
         epic_key=None,
+        epic_mode="none",
         actor="alice",
     )
 

@@ -60,3 +60,22 @@ def test_jira_timeout_reaches_the_client(tmp_path: Path) -> None:
         client.close()  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="JIRA_TIMEOUT"):
         Settings(TICKETFORGE_DATA_DIR=str(tmp_path), JIRA_TIMEOUT="0")  # type: ignore[call-arg]
+
+
+def test_a_data_center_pat_and_the_flavour_reach_the_client(tmp_path: Path) -> None:
+    from interfaces.bootstrap import JiraConnector
+
+    base = {"TICKETFORGE_DATA_DIR": str(tmp_path), "JIRA_BASE_URL": "https://jira.example.edu"}
+    settings = Settings(**base, JIRA_PAT="a-pat", JIRA_FLAVOR="Data Center")  # type: ignore[arg-type]
+    assert settings.jira_configured and settings.jira_flavor == "datacenter"
+    client = JiraConnector(settings)()
+    try:
+        assert client.flavor == "datacenter" and client.api == "/rest/api/2"  # type: ignore[attr-defined]
+        assert client._http.headers["Authorization"] == "Bearer a-pat"  # type: ignore[attr-defined]
+    finally:
+        client.close()
+    # unset: detected from serverInfo on the first request (no request made here)
+    assert Settings(**base, JIRA_PAT="a-pat").jira_flavor == "auto"  # type: ignore[arg-type]
+    assert not Settings(**base).jira_configured  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="JIRA_FLAVOR"):
+        Settings(**base, JIRA_FLAVOR="onprem")  # type: ignore[arg-type]
