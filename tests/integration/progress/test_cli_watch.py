@@ -77,7 +77,16 @@ def start_generation(live: Container, user: Any) -> Any:
 def test_watch_command_shows_the_run_and_its_summary(live: Container, api: ApiServer) -> None:
     user, token = live.users.create("alice", False)
     session_id = start_generation(live, user)
-    live.worker.start(1)
+    assert live.live_progress is not None
+    feed = live.live_progress.feed
+
+    def work_once_watched() -> None:
+        # A watch started after the generation completed would wait for the export (it
+        # follows the session): the run starts once the command watches.
+        wait_until(lambda: feed.consumers() > 0)
+        live.worker.start(1)
+
+    threading.Thread(target=work_once_watched, daemon=True).start()
     result = CliRunner().invoke(
         cli, ["watch", str(session_id), "--api", api.url], env={"TICKETFORGE_TOKEN": token}
     )
