@@ -49,7 +49,7 @@ class SandboxServer:
     """
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.flavor: str = app.state.sandbox.flavor
+        self.flavor: str = app.state.sandbox.flavor  # a wrapper must carry the app's `state`
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))

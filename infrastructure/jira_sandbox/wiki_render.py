@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 from html.entities import html5
 from typing import Any
 
@@ -83,6 +84,7 @@ _LIST_LINE = re.compile(r"\s*([*#]+|-)\s+(.*)", re.S)
 _TABLE_LINE = re.compile(r"\s*\|")
 _MACRO = re.compile(r"\{(code|noformat|quote|panel)(?::([^}\n]*))?\}", re.I)
 _JAVA_SPACE = " \t\n\x0b\f\r"
+_MAX_NESTING = 32
 
 
 def wiki_to_adf(wiki: str) -> Node:
@@ -93,6 +95,7 @@ def wiki_to_adf(wiki: str) -> Node:
 class _Reader:
     def __init__(self) -> None:
         self.tokens: list[Node | list[Node]] = []
+        self.depth = 0  # {quote}/{panel} bodies being read
 
     # tokens
 
@@ -151,7 +154,9 @@ class _Reader:
             out.append(self.token(self.macro(name, match.group(2), text[match.end() : body_end])))
             index = after
 
-    def macro_end(self, text: str, start: int, name: str) -> tuple[int, int] | None:
+    def macro_end(self, text: str, start: int, name: str, depth: int = 0) -> tuple[int, int] | None:
+        if depth > _MAX_NESTING:  # a pathological nest is read as text, not recursed into
+            return None
         closing = re.compile(r"\{" + name + r"\}", re.I)
         if name in ("code", "noformat"):
             found = closing.search(text, start)
@@ -164,7 +169,7 @@ class _Reader:
                 return None
             if inner is None or inner.start() >= found.start() or inner.group(1).lower() == name:
                 return found.start(), found.end()
-            inner_end = self.macro_end(text, inner.end(), inner.group(1).lower())
+            inner_end = self.macro_end(text, inner.end(), inner.group(1).lower(), depth + 1)
             if inner_end is None:
                 return found.start(), found.end()
             index = inner_end[1]
@@ -178,7 +183,9 @@ class _Reader:
                 node["attrs"] = {"language": language}
             node["content"] = [{"type": "text", "text": body}] if body else []
             return node
-        content = self.lines(self.macros(body).split("\n"))
+        self.depth += 1
+        content = self.lines(self.macros(body).split("\n")) if self.depth <= _MAX_NESTING else []
+        self.depth -= 1
         if name == "quote":
             return {"type": "blockquote", "content": _fit(content, _QUOTE_CONTENT)}
         return {"type": "panel", "attrs": {"panelType": "info"}, "content": _fit(content, _PANEL)}
@@ -411,11 +418,11 @@ class _Reader:
 
     def phrase(self, text: str, delimiter: str, mark: str) -> str:
         """Jira's PhraseRendererComponent for one delimiter, left to right."""
-        closing = _CLOSING.get(delimiter, delimiter)
+        scan = _Scan(self, text, delimiter, _CLOSING.get(delimiter, delimiter))
         out: list[str] = []
         index = 0
         while index < len(text):
-            found = self.phrase_at(text, index, delimiter, closing)
+            found = scan.phrase_at(index)
             if found is None:
                 out.append(text[index])
                 index += 1
@@ -424,45 +431,6 @@ class _Reader:
             out.append(_TAG_OPEN[mark] + text[content_start:content_end] + _TAG_CLOSE[mark])
             index = end
         return "".join(out)
-
-    def phrase_at(
-        self, text: str, index: int, opening: str, closing: str
-    ) -> tuple[int, int, int] | None:
-        starts: list[int] = []
-        if text.startswith(opening, index) and self.valid_start(text, index):
-            starts.append(index + len(opening))
-        if text.startswith("{" + opening + "}", index):
-            starts.append(index + len(opening) + 2)
-        for start in starts:
-            found = self.phrase_content(text, start, opening, closing)
-            if found is not None:
-                return start, found[0], found[1]
-        return None
-
-    def phrase_content(
-        self, text: str, start: int, opening: str, closing: str
-    ) -> tuple[int, int] | None:
-        """The end of the shortest content, and of its closing delimiter, as Jira's
-        `[^\\s D]((?!E)[\\p{L}\\p{Nd}\\p{Z}\\p{S}\\p{M}\\p{P}]*?[^\\s E])??(?<!\\\\)E`
-        finds them (D, E the opening and closing delimiters)."""
-        if start >= len(text) or text[start] in _JAVA_SPACE or text[start] in opening:
-            return None
-        if text[start] != "\\":
-            after = self.closing_at(text, start + 1, closing)
-            if after is not None:
-                return start + 1, after
-        last = start + 1
-        while last < len(text):
-            char = text[last]
-            if char not in _JAVA_SPACE and char not in closing and char != "\\":
-                after = self.closing_at(text, last + 1, closing)
-                if after is not None:
-                    return last + 1, after
-            # Growing the content makes text[last] a middle character.
-            if text.startswith(closing, last) or not self.phrase_char(char):
-                return None
-            last += 1
-        return None
 
     def closing_at(self, text: str, index: int, closing: str) -> int | None:
         if text.startswith(closing, index):
@@ -520,6 +488,61 @@ class _Reader:
                 pending.append(char)
         flush()
         return _merge(out)
+
+
+class _Scan:
+    """One phrase delimiter's pass over a text, as Jira's regular expression
+    `(?:VALID_START D|{D})([^\\s D]((?!E)[\\p{L}\\p{Nd}\\p{Z}\\p{S}\\p{M}\\p{P}]*?[^\\s E])??)`
+    `(?<!\\\\)(?:E VALID_END|{E})` finds phrases (D, E: the opening and closing delimiters).
+    `stop[i]` is the first index from i where a middle character fails (E starts there, or
+    a character outside those classes), so every opening is tried in constant time."""
+
+    def __init__(self, reader: _Reader, text: str, opening: str, closing: str) -> None:
+        self.reader, self.text, self.opening, self.closing = reader, text, opening, closing
+        size = len(text)
+        self.stop = [size] * (size + 1)
+        for index in range(size - 1, -1, -1):
+            fails = text.startswith(closing, index) or not reader.phrase_char(text[index])
+            self.stop[index] = index if fails else self.stop[index + 1]
+        braced = "{" + closing + "}"
+        self.closers = [
+            i for i in range(size) if text.startswith(closing, i) or text.startswith(braced, i)
+        ]
+
+    def phrase_at(self, index: int) -> tuple[int, int, int] | None:
+        text, opening = self.text, self.opening
+        starts: list[int] = []
+        if text.startswith(opening, index) and self.reader.valid_start(text, index):
+            starts.append(index + len(opening))
+        if text.startswith("{" + opening + "}", index):
+            starts.append(index + len(opening) + 2)
+        for start in starts:
+            found = self.content(start)
+            if found is not None:
+                return start, found[0], found[1]
+        return None
+
+    def content(self, start: int) -> tuple[int, int] | None:
+        """The end of the shortest content from `start`, and of its closing delimiter."""
+        text, closing = self.text, self.closing
+        if start >= len(text) or text[start] in _JAVA_SPACE or text[start] in self.opening:
+            return None
+        if text[start] != "\\":
+            after = self.reader.closing_at(text, start + 1, closing)
+            if after is not None:
+                return start + 1, after
+        # A longer content ends at `last`, its middle text[start + 1 : last] all allowed.
+        limit = self.stop[start + 1] if start + 1 < len(text) else start + 1
+        position = bisect_left(self.closers, start + 2)
+        while position < len(self.closers) and self.closers[position] - 1 <= limit:
+            end = self.closers[position]
+            last = text[end - 1]
+            if last not in _JAVA_SPACE and last not in closing and last != "\\":
+                after = self.reader.closing_at(text, end, closing)
+                if after is not None:
+                    return end, after
+            position += 1
+        return None
 
 
 def _as_inline(node: Node) -> list[Node]:

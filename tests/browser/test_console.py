@@ -207,6 +207,33 @@ def test_a_concurrent_edit_opens_the_409_dialog_with_both_versions(
     assert client.get(url).json()["title"] == "Title from the second tab"
 
 
+def test_validation_failures_link_to_their_tickets(browser: Any, served: Served) -> None:
+    client = served.client("alice")
+    session_id, tickets = reviewed_session(client, "Validation failures")
+    ticket = tickets[5]
+    url = f"/api/sessions/{session_id}/tickets/{ticket['id']}"
+    broken = client.patch(  # another client wrote a title Jira refuses: two lines
+        url, json={"title": "First line\nsecond line"}, headers={"If-Match": '"1"'}
+    )
+    assert broken.status_code == 200, broken.text
+
+    page = open_page(browser, served, "alice")
+    page.goto(f"{served.url}/#/s/{session_id}/export")
+    page.get_by_role("button", name="Validate all tickets").click()
+    failures = page.locator("#validation-failures li")
+    expect(failures).to_have_count(1)
+    expect(failures).to_contain_text("single line")
+    failures.get_by_role("link").click()
+    expect(page.locator("#editor-title")).to_contain_text("First line")
+    # The saved ticket's validation failed; a text field cannot hold the line break, so
+    # the preview of what it shows passes, and saving it is the fix.
+    expect(page.locator("#jira-preview")).to_contain_text("validation failed")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#editor-message")).to_contain_text("Saved")
+    expect(page.locator("#preview-check")).to_contain_text("Check passed")
+    assert "\n" not in client.get(url).json()["title"]
+
+
 def test_a_non_admin_sees_no_admin_views_and_the_api_refuses_them(
     browser: Any, served: Served
 ) -> None:

@@ -20,6 +20,7 @@ from referencing.jsonschema import DRAFT4
 from infrastructure.jira import RetryPolicy
 from infrastructure.jira_sandbox import LimitConfig
 
+V2_SCHEMAS = Path(__file__).resolve().parents[3] / "specs" / "jira-datacenter-rest-v2.requests.json"
 DEMO_EMAIL, DEMO_TOKEN = "demo@example.com", "demo-token"
 VIEWER_EMAIL, VIEWER_TOKEN = "viewer@example.com", "viewer-token"
 SPEC_PATH = Path(
@@ -238,3 +239,48 @@ def multipart_parts(exchange: Exchange) -> list[tuple[str | None, str | None, by
             )
         )
     return parts
+
+
+# -- Data Center REST v2: schemas built from cited examples (see the file) -------------
+
+
+@dataclass(frozen=True)
+class V2Operation:
+    id: str
+    method: str
+    pattern: re.Pattern[str]
+    definition: dict[str, Any]
+
+
+class V2Checker:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.operations: list[V2Operation] = []
+        for op in document["operations"]:
+            pattern = re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", op["path"]) + "$")
+            self.operations.append(V2Operation(op["id"], op["method"], pattern, op))
+        # A literal path beats a template: /issue/bulk is not /issue/{issueIdOrKey}.
+        self.operations.sort(key=lambda o: o.definition["path"].count("{"))
+
+    def operation(self, method: str, path: str) -> V2Operation | None:
+        return next(
+            (o for o in self.operations if o.method == method and o.pattern.match(path)), None
+        )
+
+    def _errors(self, schema: dict[str, Any], body: Any) -> list[str]:
+        validator = Draft4Validator({**schema, "definitions": self.document["definitions"]})
+        return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
+
+    def request_errors(self, operation: V2Operation, body: Any) -> list[str]:
+        schema = operation.definition.get("request")
+        return (
+            [f"{operation.id} takes no JSON body"] if schema is None else self._errors(schema, body)
+        )
+
+    def response_errors(self, operation: V2Operation, body: Any) -> list[str]:
+        schema = operation.definition.get("response")
+        return [] if schema is None else self._errors(schema, body)
+
+
+def load_v2_checker() -> V2Checker:
+    return V2Checker(json.loads(V2_SCHEMAS.read_text(encoding="utf-8")))

@@ -9,71 +9,29 @@ Data Center sandbox on loopback; nothing is mocked.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
-from jsonschema import Draft4Validator
 
 from infrastructure.jira import JiraClient, JiraFieldError, JiraNotFound, NewIssue
 from infrastructure.jira_sandbox import SandboxServer, create_sandbox_app
 from tests.integration.jira.support import (
     FAST_RETRY,
     SANDBOX_LIMITS,
+    V2_SCHEMAS,
     Exchange,
     Recorder,
+    V2Checker,
     multipart_parts,
 )
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "specs" / "jira-datacenter-rest-v2.requests.json"
 PAT = "demo-bearer-token"
 EPIC_LINK, EPIC_NAME = "customfield_10100", "customfield_10102"
 
 
-@dataclass(frozen=True)
-class V2Operation:
-    id: str
-    method: str
-    pattern: re.Pattern[str]
-    definition: dict[str, Any]
-
-
-class V2Checker:
-    def __init__(self, document: dict[str, Any]) -> None:
-        self.document = document
-        self.operations: list[V2Operation] = []
-        for op in document["operations"]:
-            pattern = re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", op["path"]) + "$")
-            self.operations.append(V2Operation(op["id"], op["method"], pattern, op))
-        # A literal path beats a template: /issue/bulk is not /issue/{issueIdOrKey}.
-        self.operations.sort(key=lambda o: o.definition["path"].count("{"))
-
-    def operation(self, method: str, path: str) -> V2Operation | None:
-        return next(
-            (o for o in self.operations if o.method == method and o.pattern.match(path)), None
-        )
-
-    def _errors(self, schema: dict[str, Any], body: Any) -> list[str]:
-        validator = Draft4Validator({**schema, "definitions": self.document["definitions"]})
-        return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
-
-    def request_errors(self, operation: V2Operation, body: Any) -> list[str]:
-        schema = operation.definition.get("request")
-        return (
-            [f"{operation.id} takes no JSON body"] if schema is None else self._errors(schema, body)
-        )
-
-    def response_errors(self, operation: V2Operation, body: Any) -> list[str]:
-        schema = operation.definition.get("response")
-        return [] if schema is None else self._errors(schema, body)
-
-
 @pytest.fixture(scope="module")
 def checker() -> V2Checker:
-    document = json.loads(SCHEMAS.read_text(encoding="utf-8"))
+    document = json.loads(V2_SCHEMAS.read_text(encoding="utf-8"))
     for op in document["operations"]:  # every schema rests on a cited example
         assert op["sources"] and set(op["sources"]) <= set(document["sources"]), op["id"]
     return V2Checker(document)

@@ -168,3 +168,8 @@ _WIKI_PIECES = [
 def test_any_wiki_text_reads_as_valid_adf(wiki: str) -> None:
     """Whatever a client sends the Data Center sandbox renders, as ADF the schema accepts."""
     assert validate_adf(wiki_to_adf(wiki)) == []
+
+
+def test_macros_nested_past_any_sense_are_read_without_recursing() -> None:
+    wiki = "{quote}{panel}" * 2000 + "x" + "{panel}{quote}" * 2000
+    assert validate_adf(wiki_to_adf(wiki)) == []

@@ -10,13 +10,14 @@ export async function renderSessions(main) {
       h("td", {}, s.stage),
       h("td", {}, `${s.counts.tickets} tickets, ${s.counts.ready} ready, ${s.counts.entities} entities`),
       h("td", {}, s.jira_project_key),
+      h("td", {}, s.owner),
       h("td", {}, when(s.updated_at), " by ", s.updated_by),
     ));
   const table = list.sessions.length
     ? h("table", { class: "wide" },
       h("caption", { class: "muted" }, `${list.total} session(s), latest activity first`),
       h("thead", {}, h("tr", {},
-        ["Session", "Stage", "Counts", "Jira project", "Last activity"].map((t) => h("th", { scope: "col" }, t)))),
+        ["Session", "Stage", "Counts", "Jira project", "Owner", "Last activity"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows))
     : h("p", {}, "No sessions yet: create one below.");
   put(main, h("h1", {}, "Sessions"), table, createForm());

@@ -53,6 +53,8 @@ export function followProgress(sessionId, onMessage, onState = () => {}) {
         }
         if (!response.ok) {
           onState("unavailable", `HTTP ${response.status}`);
+          await sleep(Math.max(retryMs, 10000));  // e.g. 503 without NATS: ask again now and then
+          continue;
         } else {
           onState(broken ? "resumed" : "live", lastId);
           broken = false;
