@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -95,6 +96,9 @@ class ValidationReport:
     position: int | None
 
 
+log = logging.getLogger(__name__)
+
+
 class TicketForge(Application[UUID]):
     """The event-sourced application: persistence chosen by environment (SQLite, PostgreSQL)."""
 
@@ -117,6 +121,19 @@ class TicketForge(Application[UUID]):
 
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
+        # Called (no arguments) right after every commit of events by this process:
+        # the followers of the notification log look at once instead of at their next
+        # poll (on PostgreSQL, LISTEN/NOTIFY does it for commits by other processes).
+        self.on_commit: list[Callable[[], None]] = []
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        recordings = super()._record(processing_event)
+        for wake in list(self.on_commit):
+            try:
+                wake()
+            except Exception:  # waking a follower must never fail a command
+                log.exception("a commit listener failed")
+        return recordings
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         """Snapshots, compressed (see `application.replay`)."""

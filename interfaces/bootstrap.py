@@ -6,6 +6,7 @@ Nothing here runs at import time; `bootstrap()` builds a container from settings
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -115,9 +116,13 @@ class Container:
             self.projector.start(
                 poll_interval=POLL_INTERVAL_S if self.waker is None else NOTIFIED_POLL_INTERVAL_S
             )
-            if self.waker is not None:
-                self.waker.start()
+        if self.waker is not None and (projections or (publish and self.live_progress)):
+            self.waker.start()
         if self.live_progress is not None:
+            # Live progress hops between threads (the follower, the NATS loops, the API's
+            # loop): each hop waits for the GIL up to the switch interval (5 ms by
+            # default) while another thread computes; 1 ms keeps that off the latency.
+            sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
             self.live_progress.start(follow=publish)
             if self.live_progress.embedded_error is not None and self.local_queue is not None:
                 # No NATS at all: this lone process hands work to its own workers.
@@ -222,6 +227,7 @@ class JiraConnector:
 # by polling (a read; the write lock is taken only when there is something to do),
 # on PostgreSQL LISTEN/NOTIFY wakes it and the poll is only a fallback.
 POLL_INTERVAL_S = 0.05
+GIL_SWITCH_INTERVAL_S = 0.001
 NOTIFIED_POLL_INTERVAL_S = 2.0
 
 SANDBOX_EMAIL = "demo@example.com"
@@ -299,11 +305,21 @@ def bootstrap(
     projector = ProjectionRunner(
         ApplicationEventSource(app), store, projections_named(only), leases=leases
     )
+    live = _live_progress(settings, app, store, leases)
+    if live is not None:
+        # Live progress is published as soon as this process commits an event, not at
+        # the follower's next poll.
+        app.on_commit.append(live.notify)
     waker = None
     if settings.uses_postgres:
         channel = str(getattr(app.recorder, "channel_name", "stored_events"))
-        waker = PostgresEventWaker(settings.postgres_conninfo(), channel, projector.notify)
-    live = _live_progress(settings, app, store, leases)
+
+        def wake() -> None:  # a commit by any process: LISTEN/NOTIFY
+            projector.notify()
+            if live is not None:
+                live.notify()
+
+        waker = PostgresEventWaker(settings.postgres_conninfo(), channel, wake)
     # With NATS, work goes to the workers through JetStream; a lone process without
     # it hands work to its own worker threads through the `rm_tasks` read model.
     local_queue = SqlTaskQueue(db)
@@ -343,7 +359,12 @@ def bootstrap(
         drafter_for=drafter_for,
         jira=jira,
         exports=exports,
-        views=Views.over(store, projector, app.head_position),
+        views=Views.over(
+            store,
+            projector,
+            app.head_position,
+            publishing=live.follower.runner if live is not None else None,
+        ),
         progress_listeners=listeners,
         live_progress=live,
         local_queue=local_queue,

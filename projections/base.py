@@ -115,6 +115,7 @@ class ProjectionStatus:
     leader: str | None
     leading_here: bool
     rebuild: RebuildStatus | None = field(default=None)
+    rebuildable: bool = True
 
 
 _collections_guard = threading.Lock()
@@ -476,10 +477,10 @@ class ProjectionRunner:
             for name in (names or list(self.projections))
         }
 
-    def status(self) -> list[ProjectionStatus]:
-        """Position and lag of each projection; lag in seconds is the age of the oldest
-        event it has not processed yet."""
-        head = self.source.head()
+    def status(self, head: int | None = None) -> list[ProjectionStatus]:
+        """Position and lag of each projection (against `head`, default: the store's
+        now); lag in seconds is the age of the oldest event it has not processed yet."""
+        head = self.source.head() if head is None else head
         leaders = self.leases.leaders() if self.leases is not None else {}
         now = time.time()
         result = []
@@ -501,6 +502,7 @@ class ProjectionRunner:
                     leader=leaders.get(name),
                     leading_here=name in self._leading,
                     rebuild=self._rebuilds.get(name),
+                    rebuildable=self.projections[name].rebuildable,
                 )
             )
         return result

@@ -9,7 +9,10 @@ the bus). For each relevant event it updates a small per-session / per-task doc
 (the whole current state, so a late subscriber needs only the latest message).
 
 Messages are published through the `ProgressPublisher` port *inside the batch's
-transaction, before its position commits* (`ViewTransaction.before_commit`). Each
+transaction, before its position commits* (`ViewTransaction.before_commit`). A
+publisher that can (`open_batch()`, NATS) is handed each message as soon as the batch
+computes it, with asynchronous acknowledgements that are all awaited just before the
+commit; the follower is woken by every commit (`ProgressFollower.notify`). Each
 carries a deterministic message id, `<session_id>:<notification id of the event>`,
 which the bus uses to drop re-publishes (JetStream's duplicate window). So:
 
@@ -55,6 +58,9 @@ SESSIONS = "progress_sessions"
 TASKS = "progress_tasks"
 TITLES = "progress_titles"
 
+_OUTGOING = "_progress_outgoing"  # a batch transaction's messages not yet published
+_SENDING = "_progress_sending"  # a batch transaction's messages on their way
+
 TERMINAL_TYPES = frozenset(
     {
         "processing_complete",
@@ -78,6 +84,9 @@ class ProgressUnavailable(Exception):
     """The bus cannot take (or give) messages now; try again later."""
 
 
+Outgoing = tuple[str, dict[str, Any], str]  # subject, message, message id
+
+
 class ProgressPublisher(Protocol):
     def publish(self, subject: str, message: dict[str, Any], msg_id: str) -> None:
         """Publish and wait for the bus to store it; raise `ProgressUnavailable` if it cannot.
@@ -85,6 +94,25 @@ class ProgressPublisher(Protocol):
         `msg_id` is stable per message: publishing it again must not store a duplicate.
         """
         ...
+
+
+class SendingBatch(Protocol):
+    """What a publisher's `open_batch()` returns (optional: without it, a batch's
+    messages are published one by one just before its position commits)."""
+
+    def send(self, subject: str, message: dict[str, Any], msg_id: str) -> None:
+        """Hand the message to the bus now, without waiting for it to be stored."""
+        ...
+
+    def wait(self) -> None:
+        """Return once the bus stored every message sent; else `ProgressUnavailable`."""
+        ...
+
+
+def publish_all(publisher: ProgressPublisher, messages: list[Outgoing]) -> None:
+    """One batch's messages, one by one (a publisher that cannot `open_batch`)."""
+    for subject, message, msg_id in messages:
+        publisher.publish(subject, message, msg_id)
 
 
 def _seconds_between(start: str | None, end: datetime) -> float | None:
@@ -160,7 +188,31 @@ class ProgressProjection(Projection):
             if age > self.max_age_s:
                 return
         subject = subject_for(session_id)
-        tx.before_commit(lambda: self.publisher.publish(subject, message, msg_id))
+        opener = getattr(self.publisher, "open_batch", None)
+        if opener is not None and getattr(tx, "side_effects", True):
+            # Sent at once, while the batch goes on (asynchronous acknowledgements);
+            # every acknowledgement is awaited just before the position commits.
+            batch: SendingBatch | None = getattr(tx, _SENDING, None)
+            if batch is None:
+                batch = opener()
+                setattr(tx, _SENDING, batch)
+                tx.before_commit(batch.wait)
+            batch.send(subject, message, msg_id)
+            return
+        # Else one publish per batch, before its position commits (a rebuild's
+        # transaction drops it).
+        outgoing: list[Outgoing] | None = getattr(tx, _OUTGOING, None)
+        if outgoing is None:
+            outgoing = []
+            setattr(tx, _OUTGOING, outgoing)
+            tx.before_commit(lambda: self._flush(tx))
+        outgoing.append((subject, message, msg_id))
+
+    def _flush(self, tx: ViewTransaction) -> None:
+        outgoing: list[Outgoing] = getattr(tx, _OUTGOING, None) or []
+        setattr(tx, _OUTGOING, None)
+        if outgoing:
+            publish_all(self.publisher, outgoing)
 
     # --- sessions and titles ---------------------------------------------------
 
@@ -578,6 +630,9 @@ class ProgressFollower:
     def _loop(self) -> None:
         backoff = self.poll_interval
         while not self._stop.is_set():
+            # Cleared before the pass, not after the wait: a commit notified while the
+            # pass runs makes the next pass start at once (it is never lost).
+            self._wakeup.clear()
             try:
                 self.catch_up()
             except ProgressUnavailable as exc:
@@ -597,7 +652,6 @@ class ProgressFollower:
                 self.outage = None
             backoff = self.poll_interval
             self._wakeup.wait(self.poll_interval)
-            self._wakeup.clear()
 
     def notify(self) -> None:
         """New events: look now rather than at the next poll."""

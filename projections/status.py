@@ -39,6 +39,7 @@ def projection_view(s: ProjectionStatus) -> dict[str, Any]:
         "lag_seconds": s.lag_seconds,
         "leader": s.leader,
         "leading_here": s.leading_here,
+        "rebuildable": s.rebuildable,
         "rebuild": rebuild_view(s.rebuild),
     }
 
@@ -46,14 +47,38 @@ def projection_view(s: ProjectionStatus) -> dict[str, Any]:
 class ProjectionsView:
     """Each projection's position, the event store's head, and the lag between them."""
 
-    def __init__(self, runner: ProjectionRunner, head: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        runner: ProjectionRunner,
+        head: Callable[[], int],
+        publishing: ProjectionRunner | None = None,
+    ) -> None:
         self.runner = runner
         self.head = head
+        # The runner of the projections that publish (live progress, task dispatch):
+        # listed too, with their lag, though they cannot be rebuilt.
+        self.publishing = publishing
+
+    def runner_of(self, name: str) -> ProjectionRunner | None:
+        for runner in (self.runner, self.publishing):
+            if runner is not None and name in runner.projections:
+                return runner
+        return None
+
+    def names(self) -> list[str]:
+        names = list(self.runner.projections)
+        if self.publishing is not None:
+            names += [n for n in self.publishing.projections if n not in names]
+        return sorted(names)
 
     def overview(self) -> dict[str, Any]:
-        statuses = self.runner.status()
+        head = self.head()  # one head for all: the lags are comparable
+        statuses = self.runner.status(head)
+        if self.publishing is not None:
+            known = {s.name for s in statuses}
+            statuses += [s for s in self.publishing.status(head) if s.name not in known]
         return {
-            "head": statuses[0].head if statuses else self.head(),
+            "head": head,
             "projections": [projection_view(s) for s in statuses],
         }
 

@@ -26,16 +26,21 @@ class Views:
 
     @classmethod
     def over(
-        cls, store: ReadModelStore, runner: ProjectionRunner, head: Callable[[], int]
+        cls,
+        store: ReadModelStore,
+        runner: ProjectionRunner,
+        head: Callable[[], int],
+        publishing: ProjectionRunner | None = None,
     ) -> Views:
         """The queries on `store`'s read models, and on `runner`'s positions (`head`:
-        the event store's last position)."""
+        the event store's last position; `publishing`: the runner of the projections
+        that publish to the bus, listed with the others)."""
         tickets = TicketsView(store)
         return cls(
             sessions=SessionsView(store),
             tickets=tickets,
             exports=ExportsView(store, tickets),
             audit=AuditView(store),
-            projections=ProjectionsView(runner, head),
+            projections=ProjectionsView(runner, head, publishing),
             revisions=RevisionsView(store),
         )

@@ -12,8 +12,10 @@ emoticons, images, the phrase marks (*strong*, _em_, -strike-, {{mono}}, ...), a
 line breaks. So text comes out literally when:
 
 - `\\X` is used for the characters Jira un-escapes (`-#*_+?^~|%{}[]()!@`); `{` and `}` are
-  written as entities (`\\{` turns back into `{` before monospace is rendered), and `|`,
-  `[`, `]` as entities inside table cells and link texts;
+  written as entities (`\\{` turns back into `{` before monospace is rendered), so are
+  `|` in a table cell and `|`, `[`, `]` in a link's text;
+- a phrase character inside a mark of its own (`_` in `_em_`) is always escaped: Jira's
+  phrase never holds its delimiter;
 - a backslash itself is `&#92;` (Jira never un-escapes one), an `&` that would read as an
   entity is `&amp;`;
 - phrase characters are escaped unless they sit between two letters or digits (where Jira
@@ -24,9 +26,11 @@ line breaks. So text comes out literally when:
   (`{*}a{*}`) inside a word; whitespace at a mark's edges is moved outside it (Jira
   refuses `* a*`), and characters Jira refuses inside a mark are written as entities.
 
-Inside {code} and {noformat} nothing is escaped. What wiki markup cannot say: an ordered
-list's start number, a link's title, and a list item's second paragraph (it follows the
-first after a blank line made of two `\\\\` breaks).
+Inside {code} and {noformat} nothing is escaped (a code text holding `{code}` goes in
+{noformat}, and the reverse). What wiki markup cannot say: an ordered list's start number,
+a link's title, a code language that is not one plain word, a list item's second paragraph
+(it follows the first after two `\\\\` breaks) and content after a nested list in an
+item (it starts the next item).
 """
 
 from __future__ import annotations

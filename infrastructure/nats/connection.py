@@ -152,6 +152,11 @@ class NatsConnection:
         self._nc = self._js = None
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The connection's event loop (None before `start()`), for callbacks from threads."""
+        return self._loop
+
+    @property
     def connected(self) -> bool:
         nc = self._nc
         return nc is not None and nc.is_connected

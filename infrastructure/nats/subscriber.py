@@ -32,6 +32,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from infrastructure.nats.connection import servers
 from infrastructure.nats.stream import ProgressStream, ensure_stream
@@ -51,6 +52,12 @@ class ProgressItem:
     def data(self) -> str:
         """The message as compact JSON, encoded once however many clients it goes to."""
         return json.dumps(self.message, separators=(",", ":"))
+
+    @cached_property
+    def sse(self) -> bytes:
+        """The message as one Server-Sent Event, encoded once for every client."""
+        kind = self.message.get("type", "progress")
+        return f"id: {self.seq}\nevent: {kind}\ndata: {self.data}\n\n".encode()
 
 
 class ProgressSubscription:
@@ -137,6 +144,34 @@ class ProgressSubscription:
         except Exception:  # an ephemeral consumer goes away by itself anyway
             log.debug("dropping a progress consumer failed", exc_info=True)
 
+    async def message_after(self, seq: int) -> ProgressItem | None:
+        """The subject's first message after stream sequence `seq` (direct get: no
+        consumer), or None if there is none (yet)."""
+        js = self._js
+        if js is None or self.nc is None or self.nc.is_closed:
+            raise ProgressUnavailable("the NATS connection is closed")
+        try:
+            raw = await js.get_msg(
+                self.stream.name, seq=seq + 1, subject=self.subject, next=True, direct=True
+            )
+        except NotFoundError:
+            return None
+        except Exception as exc:
+            raise ProgressUnavailable(f"replaying progress failed: {exc!r}") from exc
+        if raw.seq is None or not raw.data:
+            return None
+        try:
+            return ProgressItem(seq=raw.seq, message=json.loads(raw.data))
+        except ValueError:
+            log.warning("skipping an unreadable progress message %s", raw.seq)
+            return await self.message_after(raw.seq)
+
+    async def last_sequence(self) -> int:
+        """The stream's last sequence (any subject)."""
+        assert self._js is not None
+        info = await self._js.stream_info(self.stream.name)
+        return int(info.state.last_seq or 0)
+
     async def next(self, timeout: float) -> ProgressItem | None:
         """The next message, or None after `timeout` seconds without one.
 
@@ -166,11 +201,39 @@ class ProgressSubscription:
                 self.last_seq = item.seq
                 return item
 
+    def ready(self, limit: int) -> list[ProgressItem]:
+        """Up to `limit` messages already received and waiting, taken without waiting (a
+        burst is handed on as one)."""
+        items: list[ProgressItem] = []
+        while len(items) < limit and (msg := self._msg_now()) is not None:
+            item = self._decode(msg)
+            if item is not None and (self.last_seq is None or item.seq > self.last_seq):
+                self.last_seq = item.seq
+                items.append(item)
+        return items
+
+    def _msg_now(self) -> Msg | None:
+        """The next received message if there is one now (as `next_msg` takes it, without
+        its task and timer per message)."""
+        sub = self._sub
+        if sub is None or self._resubscribe:
+            return None
+        waiting = sub._pending_queue
+        if waiting.empty():
+            return None
+        msg = waiting.get_nowait()
+        sub._pending_size -= len(msg.data)
+        waiting.task_done()
+        return msg
+
     async def _next_msg(self, timeout: float) -> Msg | None:
         sub = self._sub
         if sub is None:
             await asyncio.sleep(timeout)
             return None
+        msg = self._msg_now()
+        if msg is not None:
+            return msg
         try:
             return await sub.next_msg(timeout=timeout)
         except NatsTimeout:
@@ -219,7 +282,8 @@ class _Hub:
         self.subscription = subscription
         self.items: deque[ProgressItem] = deque(maxlen=HUB_BUFFER)
         self.appended = 0  # items ever held; the oldest held is number appended - len(items)
-        self.changed = asyncio.Condition()
+        # Each waiting client's future, resolved (all at once) when items come.
+        self.waiters: list[asyncio.Future[None]] = []
         self.error: ProgressUnavailable | None = None
         self.clients = 0
         self.closed = False
@@ -228,29 +292,31 @@ class _Hub:
     def start(self) -> None:
         self._pump = asyncio.get_running_loop().create_task(self._run())
 
+    def _wake(self) -> None:
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
     async def _run(self) -> None:
         try:
             while True:
                 item = await self.subscription.next(KEEPALIVE_POLL_S)
-                if item is not None:
-                    item.data  # encoded once, here, for every client  # noqa: B018
-                    async with self.changed:
-                        self.items.append(item)
-                        self.appended += 1
-                        self.changed.notify_all()
+                if item is None:
+                    continue
+                # What else has arrived with it goes out with it: clients wake once per
+                # burst, and write it in one go.
+                burst = [item, *self.subscription.ready(max(1, HUB_BUFFER // 2 - 1))]
+                for one in burst:
+                    one.sse  # encoded once, here, for every client  # noqa: B018
+                    self.items.append(one)
+                    self.appended += 1
+                self._wake()
+                await asyncio.sleep(0)  # the clients' turn, before the next burst
         except ProgressUnavailable as exc:
-            async with self.changed:
-                self.error = exc
-                self.closed = True
-                self.changed.notify_all()
-
-    def serves(self, after: int | None) -> bool:
-        """Whether every message a client starting `after` needs is here (or to come)."""
-        if self.closed:
-            return False
-        if after is None:
-            return True
-        return bool(self.items) and after >= self.items[0].seq - 1
+            self.error = exc
+            self.closed = True
+            self._wake()
 
     def index_after(self, seq: int) -> int:
         """The absolute index of the first held item after stream sequence `seq`."""
@@ -269,49 +335,111 @@ class _Hub:
         await self.subscription.close()
 
 
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+REPLAY_MAX = 10_000  # messages one resuming client may be replayed from the stream
+
+
 class SharedSubscription:
-    """A client's view of a hub: the same `next`/`close` as `ProgressSubscription`."""
+    """A client's view of a hub: the same `next`/`close` as `ProgressSubscription`.
+
+    A client resuming after a sequence older than the hub's buffer is first replayed
+    what it missed straight from the stream (JetStream's direct get, on the hub's
+    connection: no consumer of its own), then joins the hub's live feed. Either way it
+    sees each stream sequence once and in order.
+    """
 
     def __init__(self, hub: _Hub, after: int | None, release: Callable[[_Hub], Any]) -> None:
         self.hub = hub
         self._release = release
         self._closed = False
+        # The last stream sequence handed out (nothing older or equal is handed out).
+        self._last: int | None = after
+        self._replaying = False
+        self._replayed = 0
         # The absolute index (in all the hub ever held) of the next item to hand out:
         # without `after`, the latest one now (the current state), or the first to come.
-        if after is not None:
-            self._next = hub.index_after(after)
-        else:
+        if after is None:
             self._next = hub.appended - 1 if hub.items else hub.appended
+        elif hub.items and after >= hub.items[0].seq - 1:
+            self._next = hub.index_after(after)
+        else:  # older than the buffer (or the buffer is empty): replay, then join
+            self._replaying = True
+            self._next = hub.appended
 
     def _take(self) -> ProgressItem | None:
         hub = self.hub
-        first = hub.appended - len(hub.items)
-        if self._next < first:  # the buffer moved on past what this client had read
-            raise ProgressUnavailable("this client fell behind the live messages; reconnect")
-        if self._next >= hub.appended:
+        while True:
+            first = hub.appended - len(hub.items)
+            if self._next < first:  # the buffer moved on past what this client had read
+                raise ProgressUnavailable("this client fell behind the live messages; reconnect")
+            if self._next >= hub.appended:
+                return None
+            item = hub.items[self._next - first]
+            self._next += 1
+            if self._last is None or item.seq > self._last:
+                self._last = item.seq
+                return item
+
+    def pending(self) -> list[ProgressItem]:
+        """Messages that can be handed out now without waiting (for batched writes)."""
+        items: list[ProgressItem] = []
+        if self._replaying:
+            return items
+        while (item := self._take()) is not None:
+            items.append(item)
+        return items
+
+    async def _replay_one(self) -> ProgressItem | None:
+        """The next message after `_last` from the stream, until the hub has it."""
+        hub = self.hub
+        assert self._last is not None
+        if (hub.items and hub.items[0].seq <= self._last + 1) or self._replayed >= REPLAY_MAX:
+            item = None
+        else:
+            item = await hub.subscription.message_after(self._last)
+            if item is not None and hub.items and item.seq >= hub.items[0].seq:
+                item = None  # the hub has it (and what follows)
+        if item is None:
+            self._replaying = False
+            self._next = hub.index_after(self._last)
             return None
-        item = hub.items[self._next - first]
-        self._next += 1
+        self._replayed += 1
+        self._last = item.seq
         return item
 
     async def next(self, timeout: float) -> ProgressItem | None:
         """The next message, or None after `timeout` seconds without one."""
+        if self._replaying:
+            item = await self._replay_one()
+            if item is not None:
+                return item
         deadline = time.monotonic() + timeout
         hub = self.hub
-        async with hub.changed:
-            while True:
-                item = self._take()
-                if item is not None:
-                    return item
-                if hub.error is not None:
-                    raise hub.error
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                try:
-                    await asyncio.wait_for(hub.changed.wait(), left)
-                except TimeoutError:
-                    return None
+        loop = asyncio.get_running_loop()
+        while True:
+            item = self._take()
+            if item is not None:
+                return item
+            if hub.error is not None:
+                raise hub.error
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            # A future the hub resolves, and a timer that resolves it otherwise: no task
+            # nor lock per client per message (hundreds of clients, one burst).
+            waiter: asyncio.Future[None] = loop.create_future()
+            if len(hub.waiters) > 2 * hub.clients + 16:  # timed-out ones, on a quiet hub
+                hub.waiters = [w for w in hub.waiters if not w.done()]
+            hub.waiters.append(waiter)
+            timer = loop.call_later(left, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
 
     async def close(self) -> None:
         if not self._closed:
@@ -349,27 +477,42 @@ class NatsProgressFeed:
         ] = weakref.WeakKeyDictionary()
 
     async def open(self, session_id: UUID, after: int | None = None) -> Subscription:
+        """A subscription on the session's hub, whatever the resume point: one NATS
+        connection and one consumer per session in this process, however many watch."""
         if not self.shared:
             return await self.open_own(session_id, after)
         subject = subject_for(session_id)
         hubs = self._hubs.setdefault(asyncio.get_running_loop(), {})
         entry = hubs.get(subject)
         if entry is None or entry[0].closed:
-            if after is not None:  # a resume: a new hub would start later than that
-                return await self.open_own(session_id, after)
             hub = _Hub(ProgressSubscription(self.stream, subject, None, self.give_up_s))
             entry = hubs[subject] = (hub, asyncio.ensure_future(self._start(hub)))
         hub, ready = entry
+        # Counted before waiting, so that no other client's leaving closes it meanwhile.
+        hub.clients += 1
         try:
             await asyncio.shield(ready)
-        except ProgressUnavailable:
-            if hubs.get(subject) is entry:
+            if after is not None and not (hub.items and after <= hub.items[-1].seq):
+                try:
+                    last = await hub.subscription.last_sequence()
+                except Exception as exc:
+                    raise ProgressUnavailable(f"NATS is not answering: {exc!r}") from exc
+                if after > last:
+                    # The client saw sequences this stream never had (its store was
+                    # reset): start from the current state rather than wait for them.
+                    after = None
+        except BaseException:
+            await self._release(subject, hub)
+            if hubs.get(subject) is entry and hub.closed:
                 del hubs[subject]
             raise
-        if not hub.serves(after):
-            return await self.open_own(session_id, after)
-        hub.clients += 1
         return SharedSubscription(hub, after, lambda h: self._release(subject, h))
+
+    def consumers(self) -> int:
+        """Hubs (each one NATS consumer) open in this process, for status and tests."""
+        return sum(
+            1 for hubs in list(self._hubs.values()) for hub, _ in hubs.values() if not hub.closed
+        )
 
     async def _start(self, hub: _Hub) -> None:
         await self._connect(hub.subscription)

@@ -78,9 +78,12 @@ def _not_found(kind: str, aggregate_id: UUID) -> ApiError:
 def projections(
     container: ContainerDep, views: ViewsDep, user: AdminUser, response: Response
 ) -> dict[str, Any]:
-    """Each projection's position, the head, and the lag in events and in seconds."""
+    """Each projection's position, the head, and the lag in events and in seconds,
+    including the projections that publish to NATS (`rebuildable: false`)."""
+    # Measured before this request's own audit event, which no projection can have seen.
+    overview = views.projections.overview()
     _record(container, response, user, "list_projections", "projections", {})
-    return views.projections.overview()
+    return overview
 
 
 @router.post(
@@ -93,15 +96,29 @@ def rebuild_projection(
     name: str, container: ContainerDep, views: ViewsDep, user: AdminUser, response: Response
 ) -> dict[str, Any]:
     """Rebuild from event 1 in the background; queries use the old copy until the swap."""
-    if name not in container.projector.projections:
+    runner = views.projections.runner_of(name)
+    if runner is None:
         raise ApiError(
             404,
             f"No projection named '{name}'",
             "user_fixable",
-            [f"Known projections: {', '.join(sorted(container.projector.projections))}"],
+            [f"Known projections: {', '.join(views.projections.names())}"],
+        )
+    if not runner.projections[name].rebuildable:
+        raise ApiError(
+            409,
+            f"Projection '{name}' cannot be rebuilt: it publishes to NATS as it follows the "
+            "event store (live progress, task hand-off), and replaying it from event 1 would "
+            "publish nothing while its new position skipped what it had not published yet",
+            "user_fixable",
+            [
+                "Nothing to do: it catches up by itself; watch its lag_events in "
+                "GET /api/admin/projections",
+                "If its lag grows, check NATS (GET /readyz)",
+            ],
         )
     try:
-        rebuild = container.projector.start_rebuild(name)
+        rebuild = runner.start_rebuild(name)
     except RebuildRefusedError as exc:
         raise ApiError(409, str(exc), "user_fixable", ["Wait for the running rebuild"]) from exc
     _record(container, response, user, "rebuild_projection", name, {})

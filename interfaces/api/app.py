@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interfaces.api import account, exports, health, revisions, sessions, tickets
 from interfaces.api import admin as admin_api
 from interfaces.api import progress as live_progress
 from interfaces.api.errors import ERROR_RESPONSES, error_body, install_error_handlers
-from interfaces.api.text_guard import refuse_nul
+from interfaces.api.text_guard import RefuseNul
 from interfaces.bootstrap import Container
 from interfaces.web import install_console
 
@@ -46,24 +48,10 @@ def create_app(
     )
     app.state.container = container
     install_error_handlers(app)
-    app.middleware("http")(refuse_nul)  # inside limit_body: reads only what that let in
-    limit = container.settings.max_upload_bytes + MAX_BODY_BYTES_SLACK
-
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return JSONResponse(
-                error_body(
-                    f"Request body of {declared} bytes is over the limit of {limit} bytes",
-                    "user_fixable",
-                    ["Send a smaller request (zip a config export, or upload files separately)"],
-                ),
-                status_code=413,
-            )
-        return await call_next(request)
+    # Plain ASGI middleware (a `BaseHTTPMiddleware` costs every chunk of a streamed
+    # answer, e.g. each live progress event to each watcher, two memory-stream hops).
+    app.add_middleware(RefuseNul)  # inside LimitBody: reads only what that let in
+    app.add_middleware(LimitBody, limit=container.settings.max_upload_bytes + MAX_BODY_BYTES_SLACK)
 
     app.include_router(health.router)
     app.include_router(sessions.router)
@@ -75,3 +63,30 @@ def create_app(
     app.include_router(account.router)
     install_console(app)  # last: the API's paths come first
     return app
+
+
+class LimitBody:
+    """Refuses (413) a request whose declared body is over the upload limit."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = Headers(scope=scope).get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.limit:
+                refused = JSONResponse(
+                    error_body(
+                        f"Request body of {declared} bytes is over the limit of {self.limit} bytes",
+                        "user_fixable",
+                        [
+                            "Send a smaller request (zip a config export, "
+                            "or upload files separately)"
+                        ],
+                    ),
+                    status_code=413,
+                )
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

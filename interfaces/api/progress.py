@@ -1,8 +1,11 @@
 """Live progress of a session, bridged from NATS JetStream to Server-Sent Events and WebSocket.
 
 Both start with the session's latest progress message (the current state), or right
-after the stream sequence a client last saw (`Last-Event-ID` / `?after=`), follow
-live messages, and end after a terminal one (`*_complete`, `*_failed`, cancelled).
+after the stream sequence a client last saw (`Last-Event-ID` / `?after=`), and follow
+the session's live messages across its tasks (generation, export, re-export) until
+the client closes the stream: a terminal message (`*_complete`, `*_failed`,
+cancelled) ends a *task*, not the stream. With `?until=task` the stream ends after
+the first terminal message instead (for scripts that wait for one task).
 The same authorization as the session applies (401 without a valid token, 404 for
 another user's session). Without NATS the answer is 503, pointing at the REST
 status read models, which always work.
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import anyio
@@ -70,10 +73,19 @@ def _resume_point(last_event_id: str | None, after: int | None) -> int | None:
     return int(last_event_id)
 
 
-def _sse(item: Any) -> str:
-    """One SSE event; `item.data` is the message as JSON, encoded once for all clients."""
-    kind = item.message.get("type", "progress")
-    return f"id: {item.seq}\nevent: {kind}\ndata: {item.data}\n\n"
+UntilQuery = Annotated[
+    Literal["task"] | None,
+    Query(
+        description="`task`: end the stream after the first terminal message (a task's end); "
+        "by default it follows the session until the client closes it"
+    ),
+]
+
+
+def _sse(item: Any) -> bytes:
+    """One SSE event, encoded once (by the session's hub) for all its clients."""
+    sse: bytes = item.sse
+    return sse
 
 
 @router.get(
@@ -81,7 +93,9 @@ def _sse(item: Any) -> str:
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "Server-Sent Events, the latest message first, until a terminal one",
+            "description": "Server-Sent Events, the latest message first, then the "
+            "session's messages as they come (all its tasks) until the client closes it "
+            "(`?until=task`: until a terminal one)",
             "content": {
                 "text/event-stream": {
                     "schema": {
@@ -102,26 +116,32 @@ async def progress_stream(
     user: CurrentUser,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     after: Annotated[int | None, Query(ge=0, description="Resume after this sequence")] = None,
+    until: UntilQuery = None,
 ) -> StreamingResponse:
     """Server-Sent Events: `id:` is the JetStream stream sequence, `event:` the message type."""
     await run_in_threadpool(session_doc, container, session_id, user)
     subscription = await _subscribe(container, session_id, _resume_point(last_event_id, after))
+    pending = getattr(subscription, "pending", None)
 
-    async def events() -> AsyncIterator[str]:
+    async def events() -> AsyncIterator[bytes]:
         try:
-            yield f"retry: {RETRY_MS}\n\n"
+            yield f"retry: {RETRY_MS}\n\n".encode()
             while True:
                 item = await subscription.next(KEEPALIVE_S)
                 if item is None:
-                    yield ": keep-alive\n\n"
+                    yield b": keep-alive\n\n"
                     continue
-                yield _sse(item)
-                if is_terminal(item.message):
-                    return
+                # Several messages waiting (a slow client, a burst): one write for all.
+                items = [item, *(pending() if pending is not None else ())]
+                for end, one in enumerate(items):
+                    if until == "task" and is_terminal(one.message):
+                        yield b"".join(_sse(i) for i in items[: end + 1])
+                        return
+                yield b"".join(_sse(i) for i in items)
         except ProgressUnavailable as exc:
             body = _unavailable(session_id, str(exc))
             payload = error_body(body.detail, body.category, body.recovery_actions)
-            yield f"event: unavailable\ndata: {json.dumps(payload)}\n\n"
+            yield f"event: unavailable\ndata: {json.dumps(payload)}\n\n".encode()
         finally:
             with anyio.CancelScope(shield=True):
                 await subscription.close()
@@ -157,6 +177,7 @@ async def progress_ws(
     session_id: UUID,
     after: Annotated[int | None, Query(ge=0)] = None,
     token: Annotated[str | None, Query()] = None,
+    until: UntilQuery = None,
 ) -> None:
     """Frames are `{"id": <stream sequence>, "event": <type>, "data": <message>}`."""
     container: Container = websocket.app.state.container
@@ -199,7 +220,7 @@ async def progress_ws(
                                 "data": item.message,
                             }
                         )
-                        if is_terminal(item.message):
+                        if until == "task" and is_terminal(item.message):
                             return
                 except ProgressUnavailable as exc:
                     body = _unavailable(session_id, str(exc))

@@ -9,11 +9,11 @@ for every route at once, before any command runs.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Request, Response
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interfaces.api.errors import error_body
 
@@ -41,18 +41,53 @@ def _refused(where: str) -> JSONResponse:
     )
 
 
-async def refuse_nul(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    if "%00" in request.url.query:
-        return _refused("query string")
-    if request.headers.get("content-type", "").startswith("application/json"):
-        body = await request.body()
+class RefuseNul:
+    """Plain ASGI (not `BaseHTTPMiddleware`, which passes every chunk of a streamed
+    answer, such as live progress over SSE, through memory streams and tasks): refuses
+    a NUL in the query string or in a JSON body, and hands the body it read on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "%00" in scope.get("query_string", b"").decode("latin-1"):
+            await _refused("query string")(scope, receive, send)
+            return
+        if not Headers(scope=scope).get("content-type", "").startswith("application/json"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
         # The cheap test first; a JSON text spells NUL only as \u0000.
         if b"\\u0000" in body:
             try:
                 if _holds_nul(json.loads(body)):
-                    return _refused("JSON body")
+                    await _refused("JSON body")(scope, receive, send)
+                    return
             except ValueError:
                 pass  # not JSON: the route's validation says so
-    return await call_next(request)
+        replayed: Message = {"type": "http.request", "body": body, "more_body": False}
+        await self.app(scope, _replay([replayed], receive), send)
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """`receive` that gives `messages` first, then what the client sends next."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay

@@ -5,6 +5,10 @@ itself after any break, with `Last-Event-ID`, so nothing is missed or shown twic
 While live progress is unavailable (503), the REST status read models are shown
 instead, and the stream is tried again. It ends with the summary of the task that
 finished (complete, failed or cancelled).
+
+It follows the session, not one task: started after ticket generation completed
+(before the export is requested), it shows that and waits for the next task (the
+export), then shows its bars and ends with its summary.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ class Watcher:
     final: dict[str, Any] | None = None
     bars: dict[str, TaskID] = field(default_factory=dict)
     sequences: list[int] = field(default_factory=list)  # of the messages shown, in order
+    # A generation that had completed before we started: its end is not what we wait for.
+    done_before: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -130,12 +136,22 @@ class Watcher:
                     if event.event == "unavailable" or event.data is None:
                         return "unavailable"
                     got_any = True
+                    first = self.last_id is None and not self.sequences
                     if event.id is not None:
                         self.last_id = event.id
                     if isinstance(event.data.get("sequence"), int):
                         self.sequences.append(event.data["sequence"])
                     self._show(bars, event.data)
-                    if event.data.get("type") in TERMINAL:
+                    if event.data.get("type") not in TERMINAL:
+                        continue
+                    if first and event.data.get("type") == "processing_complete":
+                        self.done_before = str(event.data.get("task_id"))
+                        self.console.print(
+                            "Ticket generation is complete; waiting for the export "
+                            "(Ctrl-C to stop)..."
+                        )
+                        continue
+                    if str(event.data.get("task_id")) != self.done_before:
                         self.final = event.data
                         return "streamed"
         except httpx.TransportError as exc:
@@ -179,7 +195,9 @@ class Watcher:
         except (httpx.TransportError, ValueError, AttributeError):
             return False
         self._show(bars, message)
-        if message["type"] in TERMINAL:
+        if message["type"] in TERMINAL and (
+            message["type"] != "processing_complete" or self.done_before is None
+        ):
             self.final = message
             return True
         return False

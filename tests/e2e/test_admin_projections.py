@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from infrastructure.nats.embedded import NatsServerProcess
 from tests.e2e.conftest import Api, assert_error
 
 
@@ -55,3 +59,48 @@ def test_rebuild_runs_in_the_background_and_queries_keep_answering(
     assert answers >= 1
     assert api.tickets(session_id) == before
     assert len(before) == len(tickets)
+
+
+@pytest.mark.nats
+def test_publishing_projections_are_listed_with_their_lag_and_cannot_be_rebuilt(
+    api_with: Callable[..., Api], nats_server: NatsServerProcess
+) -> None:
+    """`progress` and `task_dispatch` publish to NATS as they follow the store: listed like
+    the others (their lag is the one live progress waits on), flagged not rebuildable,
+    and a rebuild is refused with the reason (409), not 'no such projection' (404)."""
+    api = api_with(NATS_URL=nats_server.url, TICKETFORGE_EMBEDDED_NATS=False)
+    api.reviewed_session()
+    listed = {p["name"]: p for p in projections(api)["projections"]}
+    assert {"progress", "task_dispatch", "sessions", "tickets"} <= set(listed)
+    assert listed["progress"]["rebuildable"] is False
+    assert listed["task_dispatch"]["rebuildable"] is False
+    assert listed["tickets"]["rebuildable"] is True
+    for name in ("progress", "task_dispatch"):
+        refused = api.post(f"/api/admin/projections/{name}/rebuild", user="root")
+        assert_error(refused, 409, "cannot be rebuilt")
+        assert "publishes" in refused.json()["detail"]
+    missing = api.post("/api/admin/projections/nope/rebuild", user="root")
+    assert_error(missing, 404, "No projection named 'nope'")
+    assert "progress" in " ".join(missing.json()["recovery_actions"])
+
+
+@pytest.mark.nats
+def test_an_idle_system_lists_no_lag_its_own_audit_event_comes_after(
+    api_with: Callable[..., Api], nats_server: NatsServerProcess
+) -> None:
+    """The listing records who looked (an audit event) after measuring, not before: on an
+    idle system every projection, the publishing ones too, is at the head."""
+    api = api_with(NATS_URL=nats_server.url, TICKETFORGE_EMBEDDED_NATS=False)
+    api.reviewed_session()
+    live = api.container.live_progress
+    assert live is not None
+    for _ in range(3):  # each listing's own event is caught up before the next one
+        api.container.settle()
+        deadline = time.monotonic() + 30
+        while live.follower.lag() > 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        body = projections(api)
+        lags = {p["name"]: p["lag_events"] for p in body["projections"]}
+        assert set(lags.values()) == {0}, lags
+        assert {p["head"] for p in body["projections"]} == {body["head"]}

@@ -66,6 +66,8 @@ class DetachedViewTransaction(BufferedDocuments):
     def finish_task(self, task_id: str, state: str) -> None:
         self.task_calls.append(("finish_task", (task_id, state)))
 
+    side_effects = False  # a rebuild announces nothing (see ShadowViewTransaction)
+
     def before_commit(self, action: Callable[[], None]) -> None:
         raise TypeError("a rebuild batch runs no side effects")  # ShadowViewTransaction drops them
 
@@ -246,6 +248,8 @@ class ShadowViewTransaction:
 
     def finish_task(self, task_id: str, state: str) -> None:
         self._inner.finish_task(task_id, state)
+
+    side_effects = False  # projections that publish as they go must not (see above)
 
     def before_commit(self, action: Callable[[], None]) -> None:
         """Dropped on purpose (see the class docstring)."""

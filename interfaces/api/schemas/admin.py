@@ -24,6 +24,7 @@ class ProjectionOut(Answer):
     lag_seconds: float
     leader: str | None
     leading_here: bool
+    rebuildable: bool  # false: it publishes (live progress, task dispatch); lag only
     rebuild: RebuildOut | None
 
 

@@ -113,11 +113,12 @@ def sse_events(lines: Iterator[str]) -> Iterator[SseEvent | str]:
 def read_sse(
     client: TestClient, session_id: UUID, token: str, last_event_id: int | None = None
 ) -> list[SseEvent]:
+    """A task's messages: the stream with `?until=task` ends after its terminal one."""
     headers = {"Authorization": f"Bearer {token}"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = str(last_event_id)
     with client.stream(
-        "GET", f"/api/sessions/{session_id}/progress/stream", headers=headers
+        "GET", f"/api/sessions/{session_id}/progress/stream?until=task", headers=headers
     ) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")

@@ -77,7 +77,16 @@ def start_generation(live: Container, user: Any) -> Any:
 def test_watch_command_shows_the_run_and_its_summary(live: Container, api: ApiServer) -> None:
     user, token = live.users.create("alice", False)
     session_id = start_generation(live, user)
-    live.worker.start(1)
+    assert live.live_progress is not None
+    feed = live.live_progress.feed
+
+    def work_once_watched() -> None:
+        # A watch started after the generation completed would wait for the export (it
+        # follows the session): the run starts once the command watches.
+        wait_until(lambda: feed.consumers() > 0)
+        live.worker.start(1)
+
+    threading.Thread(target=work_once_watched, daemon=True).start()
     result = CliRunner().invoke(
         cli, ["watch", str(session_id), "--api", api.url], env={"TICKETFORGE_TOKEN": token}
     )
@@ -115,3 +124,31 @@ def test_watch_reconnects_by_itself_after_the_api_restarts(live: Container, api:
     assert outcome == [EXIT_DONE]
     assert watcher.sequences == list(range(1, SMALL_SITE_ENTITIES + 4))
     assert "Ticket generation: complete" in console.export_text()
+
+
+def test_watch_started_before_the_export_waits_for_it_and_shows_it(
+    live: Container, api: ApiServer
+) -> None:
+    """Between generation and export, `watch` does not stop at the generation's end (the
+    session's current state): it waits for the export, shows its bars and summary."""
+    user, token = live.users.create("alice", False)
+    session_id = start_generation(live, user)
+    live.worker.start(1)
+    wait_until(lambda: generation_status(live, session_id) == "completed")
+    live.app.mark_ready(session_id, None, True, user)
+    assert live.app.validate_tickets(session_id, None, user).all_passed
+    console = Console(record=True, width=120, force_terminal=False)
+    watcher = Watcher(api=api.url, token=token, session_id=str(session_id), console=console)
+    outcome: list[int] = []
+    thread = threading.Thread(target=lambda: outcome.append(watcher.run()), daemon=True)
+    thread.start()
+    wait_until(lambda: watcher.done_before is not None)
+    assert thread.is_alive()  # still watching
+    export, _, result = live.app.request_export(session_id, user)
+    live.wrote(result.position)
+    thread.join(90)
+    assert outcome == [EXIT_DONE]
+    assert watcher.final is not None and watcher.final["export_id"] == str(export.id)
+    text = console.export_text()
+    assert "waiting for the export" in text
+    assert "Export: complete" in text

@@ -105,7 +105,7 @@ def test_a_late_subscriber_gets_the_latest_state_first_then_live_updates(
     assert len(stream_messages(live, session_id)) == 2
 
     headers = {"Authorization": f"Bearer {token}"}
-    url = f"/api/sessions/{session_id}/progress/stream"
+    url = f"/api/sessions/{session_id}/progress/stream?until=task"
     with client.stream("GET", url, headers=headers) as response:
         assert response.status_code == 200
         events = (e for e in sse_events(response.iter_lines()) if isinstance(e, SseEvent))
@@ -144,7 +144,7 @@ def test_a_reader_that_drops_mid_run_resumes_exactly_where_it_left(
     session_id = new_session(live, user)
     generate(live, user, session_id)
     headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": "0"}
-    url = f"/api/sessions/{session_id}/progress/stream"
+    url = f"/api/sessions/{session_id}/progress/stream?until=task"
     seen: list[SseEvent] = []
     with client.stream("GET", url, headers=headers) as response:
         assert response.status_code == 200
@@ -173,7 +173,7 @@ def test_keep_alive_comments_while_nothing_happens(
     generate(live, user, session_id)
     wait_until(lambda: progress_caught_up(live))
     headers = {"Authorization": f"Bearer {token}"}
-    url = f"/api/sessions/{session_id}/progress/stream"
+    url = f"/api/sessions/{session_id}/progress/stream?until=task"
     with client.stream("GET", url, headers=headers) as response:
         items = sse_events(response.iter_lines())
         first = next(items)

@@ -24,7 +24,9 @@ export async function renderAdmin(main) {
             h("td", {}, `${p.position} of ${answer.head}`),
             h("td", {}, `${p.lag_events} events, ${p.lag_seconds.toFixed(1)} s`),
             h("td", {}, p.rebuild ? `${p.rebuild.state}${p.rebuild.events_per_s ? `, ${Math.round(p.rebuild.events_per_s)} events/s` : ""}${p.rebuild.error ? ": " + p.rebuild.error : ""}` : "—"),
-            h("td", {}, h("button", { type: "button", "aria-label": `Rebuild ${p.name}`, onclick: () => rebuild(p.name) }, "Rebuild")))))));
+            h("td", {}, p.rebuildable === false
+              ? "publishes live: not rebuildable"
+              : h("button", { type: "button", "aria-label": `Rebuild ${p.name}`, onclick: () => rebuild(p.name) }, "Rebuild")))))));
       const recent = await api("GET", "/api/admin/activity?limit=20");
       put(activity, timeline(recent.events.slice().reverse()));
     } catch (error) {

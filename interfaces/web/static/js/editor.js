@@ -14,7 +14,7 @@ export async function openEditor(pane, options) {
   let base = await api("GET", url);
   const inputs = {};
   const message = h("div", { id: "editor-message", "aria-live": "polite" });
-  const preview = h("div", { class: "preview", id: "jira-preview", role: "region", tabindex: 0, "aria-live": "polite", "aria-label": "Jira preview" });
+  const preview = h("div", { class: "preview", id: "jira-preview", role: "region", tabindex: 0, "aria-label": "Jira preview" });
   const deps = h("div", { id: "dependencies" });
   let timer = null;
 
@@ -97,7 +97,7 @@ export async function openEditor(pane, options) {
       const saved = base.validation || {};
       put(preview, 
         h("p", { class: "summary" }, answer.summary),
-        h("p", { id: "preview-check", class: answer.status === "passed" ? "ok" : "error" },
+        h("p", { id: "preview-check", role: "status", class: answer.status === "passed" ? "ok" : "error" },
           answer.status === "passed" ? "✓ Check passed" : "✗ Check failed", ` — ${answer.adf_size_bytes} bytes of ADF`,
           answer.attachment ? `; over Jira's limit: the full text goes as ${answer.attachment}` : ""),
         answer.error_message ? h("div", { class: "error", role: "alert" }, h("pre", {}, answer.error_message),
@@ -141,7 +141,7 @@ export async function openEditor(pane, options) {
     put(dialog, 
       h("h2", { id: "dialog-title" }, "Someone else changed this ticket"),
       h("p", {}, `You edited version ${base.version}; ${theirs.updated_by} saved version ${theirs.version} meanwhile. Choose which text to keep.`),
-      h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {},
+      h("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": "Both versions" }, h("table", {}, h("thead", {}, h("tr", {},
         ["Field", `Before (v${base.version})`, "Yours", `Theirs (v${theirs.version})`].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, rows))),
       h("div", { class: "row" },

@@ -232,5 +232,15 @@ export async function renderExport(main, [sessionId], { me }) {
       ended: "Live progress: waiting for the next export.",
     }[state] || "";
   });
-  return () => stream && stream.stop();
+  // Without live progress (no NATS: 503), the status read model is polled instead.
+  const poll = setInterval(() => {
+    const running = exportStatus && !ENDED.has(exportStatus.status);
+    if (running && !["live", "resumed", "ended"].includes(live.dataset.state)) {
+      loadStatus().catch(() => {});
+    }
+  }, 3000);
+  return () => {
+    clearInterval(poll);
+    if (stream) stream.stop();
+  };
 }

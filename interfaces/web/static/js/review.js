@@ -14,6 +14,7 @@ export async function renderReview(main, [sessionId, openTicketId], { me }) {
     api("GET", `/api/sessions/${sessionId}`),
     api("GET", `/api/sessions/${sessionId}/tickets?order=export`),
   ]);
+  const fetched = performance.now();
   const state = {
     session, tickets: list.tickets, byId: new Map(), items: [], selected: null,
     filters: { group: "", ready: "", validation: "", flag: "", text: "" },
@@ -221,6 +222,7 @@ export async function renderReview(main, [sessionId, openTicketId], { me }) {
 
   refilter();
   listEl.dataset.loadMs = (performance.now() - started).toFixed(1);
+  listEl.dataset.fetchMs = (fetched - started).toFixed(1);
   if (openTicketId && state.byId.has(openTicketId)) edit(openTicketId);
   else listEl.focus();
   return () => document.removeEventListener("keydown", onKey);
