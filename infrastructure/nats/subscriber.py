@@ -53,6 +53,12 @@ class ProgressItem:
         """The message as compact JSON, encoded once however many clients it goes to."""
         return json.dumps(self.message, separators=(",", ":"))
 
+    @cached_property
+    def sse(self) -> bytes:
+        """The message as one Server-Sent Event, encoded once for every client."""
+        kind = self.message.get("type", "progress")
+        return f"id: {self.seq}\nevent: {kind}\ndata: {self.data}\n\n".encode()
+
 
 class ProgressSubscription:
     def __init__(
@@ -302,7 +308,7 @@ class _Hub:
                 # burst, and write it in one go.
                 burst = [item, *self.subscription.ready(max(1, HUB_BUFFER // 2 - 1))]
                 for one in burst:
-                    one.data  # encoded once, here, for every client  # noqa: B018
+                    one.sse  # encoded once, here, for every client  # noqa: B018
                     self.items.append(one)
                     self.appended += 1
                 self._wake()

@@ -82,10 +82,10 @@ UntilQuery = Annotated[
 ]
 
 
-def _sse(item: Any) -> str:
-    """One SSE event; `item.data` is the message as JSON, encoded once for all clients."""
-    kind = item.message.get("type", "progress")
-    return f"id: {item.seq}\nevent: {kind}\ndata: {item.data}\n\n"
+def _sse(item: Any) -> bytes:
+    """One SSE event, encoded once (by the session's hub) for all its clients."""
+    sse: bytes = item.sse
+    return sse
 
 
 @router.get(
@@ -123,25 +123,25 @@ async def progress_stream(
     subscription = await _subscribe(container, session_id, _resume_point(last_event_id, after))
     pending = getattr(subscription, "pending", None)
 
-    async def events() -> AsyncIterator[str]:
+    async def events() -> AsyncIterator[bytes]:
         try:
-            yield f"retry: {RETRY_MS}\n\n"
+            yield f"retry: {RETRY_MS}\n\n".encode()
             while True:
                 item = await subscription.next(KEEPALIVE_S)
                 if item is None:
-                    yield ": keep-alive\n\n"
+                    yield b": keep-alive\n\n"
                     continue
                 # Several messages waiting (a slow client, a burst): one write for all.
                 items = [item, *(pending() if pending is not None else ())]
                 for end, one in enumerate(items):
                     if until == "task" and is_terminal(one.message):
-                        yield "".join(_sse(i) for i in items[: end + 1])
+                        yield b"".join(_sse(i) for i in items[: end + 1])
                         return
-                yield "".join(_sse(i) for i in items)
+                yield b"".join(_sse(i) for i in items)
         except ProgressUnavailable as exc:
             body = _unavailable(session_id, str(exc))
             payload = error_body(body.detail, body.category, body.recovery_actions)
-            yield f"event: unavailable\ndata: {json.dumps(payload)}\n\n"
+            yield f"event: unavailable\ndata: {json.dumps(payload)}\n\n".encode()
         finally:
             with anyio.CancelScope(shield=True):
                 await subscription.close()
