@@ -9,6 +9,7 @@ Screenshots of each main screen go to `--screenshots DIR` (default: pytest's tmp
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -146,6 +147,13 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
         yield launched
         launched.close()
+    # Playwright's sync API runs an event loop in this thread while it is open: left
+    # open, every later test's asyncio.run() would fail ("from a running event loop").
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise AssertionError("Playwright left an event loop running in the test thread")
 
 
 @pytest.fixture(scope="session")
