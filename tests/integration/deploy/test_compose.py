@@ -250,6 +250,6 @@ def test_jira_credentials_are_cloud_s_pair_or_a_data_center_pat(
         assert Settings().jira_configured
     else:
         with pytest.raises(
-            ValueError, match="set JIRA_PAT .* or both JIRA_EMAIL and JIRA_API_TOKEN"
+            ValueError, match=r"set JIRA_PAT .* or both JIRA_EMAIL and JIRA_API_TOKEN"
         ):
             Settings()
