@@ -69,7 +69,9 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
     raise AssertionError(f"{url} did not answer in {timeout}s\n{log.read_text(errors='replace')}")
 
 
-@pytest.fixture(scope="session")
+# Module scope: the server and the browser stop once the browser tests are done, not at
+# the end of the whole run (they would idle beside every other test).
+@pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     workdir = tmp_path_factory.mktemp("console")
     env = {
@@ -130,7 +132,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(
