@@ -94,7 +94,8 @@ class NatsServerProcess:
             # ("always": one fsync per message serialised each burst of progress, tens of
             # ms for an export's batch) nor every second (on this machine a stall of ~100
             # ms per sync, the p99 of bench/progress.py). Only an OS crash could lose
-            # acknowledged messages, those of the last 2 minutes.
+            # acknowledged messages, those of the last 2 minutes: the unfinished tasks are
+            # then handed out again at start (`NatsTaskQueue.redispatch_on_start`).
             "  sync_interval: 2m",
             "}",
         ]
