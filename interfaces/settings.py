@@ -106,6 +106,18 @@ class Settings(BaseSettings):
         return f"openai:{self.openai_model}"
 
     @model_validator(mode="after")
+    def _refuse_half_a_jira(self) -> Settings:
+        """A Jira URL without its credentials is a mistake, not a wish for the sandbox:
+        exporting a real backlog into the sandbox would look like success."""
+        if self.jira_base_url and not self.jira_configured:
+            raise ValueError(
+                "JIRA_BASE_URL is set but its credentials are not: set JIRA_PAT (a Jira "
+                "Data Center personal access token), or both JIRA_EMAIL and JIRA_API_TOKEN "
+                "(Jira Cloud); unset JIRA_BASE_URL to export to the bundled sandbox"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment == "production":
             problems = []

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from uuid import UUID
 
+from application.export.epics import groups_of
 from application.export.port import JiraGateway
 from application.export.preflight import Preflight, run_preflight
 from application.export.schedule import ExportEstimate, estimate_export
 from application.sessions import TicketForge
 from application.users import User
+from domain.session import EPIC_PER_GROUP
 
 
 def check_project(
@@ -50,6 +52,7 @@ def check_session_export(
             sprints=[t.sprint or "" for t in tickets],
             priorities=[t.priority or "" for t in tickets],
             links=any(t.depends_on for t in tickets),
+            epic_mode=session.epic_mode,
         )
     finally:
         gateway.close()
@@ -58,8 +61,13 @@ def check_session_export(
         if ticket.sprint and ticket.sprint in preflight.sprints:
             per_sprint[ticket.sprint] = per_sprint.get(ticket.sprint, 0) + 1
     ids = {t.id for t in tickets}
+    epics = (
+        len(groups_of(tickets))
+        if session.epic_mode == EPIC_PER_GROUP and not preflight.epic_problem
+        else 0
+    )
     estimate = estimate_export(
-        issues=len(tickets),
+        issues=len(tickets) + epics,  # the groups' epics are created first
         attachments=(),  # known once the descriptions are built, at export time
         sprint_issues=list(per_sprint.values()),
         links=[

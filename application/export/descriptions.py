@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from application.adf import build_ticket_document, markdown_to_wiki
+from application.adf import build_ticket_document, markdown_to_wiki, plain_to_wiki
 from application.adf.ticket_document import (
     JIRA_DESCRIPTION_LIMIT,
     Attachment,
@@ -68,7 +68,7 @@ def wiki_document(
 
     def pointer(story: str, truncated: bool) -> str:
         end = " (the user story above is shortened)." if truncated else "."
-        return f"h2. User story\n\n{to_wiki(story)}\n\n{note}{end}"
+        return f"h2. User story\n\n{to_wiki(story)}\n\n{plain_to_wiki(note + end)}"
 
     whole = pointer(user_story.strip(), truncated=False)
     if jira_length(whole) <= JIRA_DESCRIPTION_LIMIT:

@@ -28,6 +28,7 @@ from tenacity import (
     wait_random,
 )
 
+from application.adf import adf_to_wiki
 from application.export.jira_errors import (
     JiraError,
     JiraNotFound,
@@ -453,10 +454,10 @@ class JiraClient:
 
     def add_comment(self, issue_key: str, body: Mapping[str, Any] | str) -> str:
         """Comment (an ADF document on Cloud, wiki text on Data Center: a document is sent
-        as its text there) on the issue; return the comment's id. Not idempotent: after a
-        lost answer, read the comments before posting again."""
+        as wiki markup there, its text shown as written) on the issue; return the comment's
+        id. Not idempotent: after a lost answer, read the comments before posting again."""
         if self.datacenter and not isinstance(body, str):
-            body = _plain_text(body)
+            body = adf_to_wiki(dict(body))
         response = self._call(
             f"Comment on {issue_key}",
             "POST",
@@ -737,14 +738,3 @@ def _json(response: httpx.Response) -> Any:
 
 def _object(body: Any) -> JsonObject:
     return body if isinstance(body, dict) else {}
-
-
-def _plain_text(node: Any) -> str:
-    """The text of an ADF document, one block per line (for a Data Center comment)."""
-    if not isinstance(node, Mapping):
-        return ""
-    if node.get("type") == "text":
-        return str(node.get("text") or "")
-    parts = [_plain_text(child) for child in node.get("content") or ()]
-    inline = node.get("type") in ("paragraph", "heading", "codeBlock")
-    return ("" if inline else "\n").join(p for p in parts if p)

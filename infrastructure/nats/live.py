@@ -41,6 +41,9 @@ class LiveProgress:
         self.embedded_error: str | None = None
         self.publisher = NatsProgressPublisher(self.url, stream, on_connected=self._resume)
         self.tasks = NatsTaskQueue(self.url, lease_s=task_lease_s)
+        # Our own server syncs its store to disk periodically (see `embedded.py`): after an
+        # OS crash it may come back without its last tasks, so they are handed out again.
+        self.tasks.redispatch_on_start = self.embedded is not None
         projections = [
             ProgressProjection(self.publisher, max_age_s=stream.max_age_s),
             TaskDispatchProjection(self.tasks),

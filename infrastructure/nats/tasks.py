@@ -154,6 +154,11 @@ class NatsTaskQueue:
         # The unfinished tasks (from the read models): handed out again when the stream
         # had to be created, as NATS may have lost what it held (see `_redispatch`).
         self.open_tasks: Callable[[], Sequence[ClaimedTask]] | None = None
+        # Also once when this process first reaches the stream: for a server that may have
+        # lost its last messages (ours, which syncs to disk periodically, after an OS crash).
+        # Tasks it kept are dropped as duplicates (their ids are within the window).
+        self.redispatch_on_start = False
+        self._started = False
         self._closed = threading.Event()
 
     # --- lifecycle --------------------------------------------------------------
@@ -194,14 +199,17 @@ class NatsTaskQueue:
         if not self._ready:
             created = await ensure_task_stream(js, self.stream, self.lease_s)
             self._ready = True
-            if created and self.open_tasks is not None:
+            first, self._started = not self._started, True
+            if (created or (first and self.redispatch_on_start)) and self.open_tasks is not None:
+                why = "created anew" if created else "kept by a server that syncs periodically"
                 threading.Thread(
-                    target=self._redispatch, name="task-redispatch", daemon=True
+                    target=self._redispatch, args=(why,), name="task-redispatch", daemon=True
                 ).start()
         return js
 
-    def _redispatch(self) -> None:
-        """Hand every unfinished task out again, once the stream had to be created.
+    def _redispatch(self, why: str = "created anew") -> None:
+        """Hand every unfinished task out again, once the stream had to be created (or on
+        this process's start, for a server that may have lost its last messages).
 
         On a new deployment there is none (or the dispatch projection's own messages,
         which the message id deduplicates). After NATS lost its store, these are the
@@ -223,9 +231,7 @@ class NatsTaskQueue:
             except ProgressUnavailable as exc:
                 log.error("could not hand task %s out again: %s", task.task_id, exc)
         if tasks:
-            log.warning(
-                "the task stream was created anew: %d open task(s) handed out again", len(tasks)
-            )
+            log.warning("the task stream was %s: %d open task(s) handed out again", why, len(tasks))
 
     def ensure(self) -> None:
         """Create the stream and consumer now (`ticketforge setup`)."""

@@ -502,6 +502,18 @@ def test_epics_per_group_through_the_api_plan_export_summary_and_patch_refused_a
     assert to_create["count"] >= 3
     assert sum(e["children"] for e in to_create["items"]) == plan.json()["create"]["count"] == 49
 
+    # The project check for the session looks at what its epics need, before any export.
+    def epic_warnings() -> list[str]:
+        checked = xapi.post("/api/jira/validate-project", json={"session_id": session_id})
+        assert checked.status_code == 200, checked.text
+        return [w for w in checked.json()["warnings"] if "epic" in w.lower()]
+
+    assert epic_warnings() == []
+    sandbox.faults(missing_issue_types=["Epic"])
+    (warning,) = epic_warnings()
+    assert "no Epic issue type" in warning and "falls back to none" in warning
+    sandbox.faults(missing_issue_types=[])
+
     done = wait_export(xapi, session_id, start(xapi, session_id)["task_id"])
     assert done["status"] == "completed", done
     summary = xapi.get(url(session_id, "/export/summary")).json()

@@ -34,9 +34,10 @@ REQUIRED = {
     "POSTGRES_PASSWORD": "dummy-postgres-password",
     "CIPHER_KEY": "ZHVtbXktY2lwaGVyLWtleS1kdW1teS1jaXBoZXIta2V5",
     "JIRA_BASE_URL": "https://dummy.atlassian.net",
-    "JIRA_EMAIL": "dummy@example.com",
-    "JIRA_API_TOKEN": "dummy-jira-token",
 }
+# Jira's credentials: Cloud's pair (these) or Data Center's JIRA_PAT; the processes refuse
+# a Jira URL without either (Settings), which compose's interpolation cannot express.
+CLOUD_CREDENTIALS = {"JIRA_EMAIL": "dummy@example.com", "JIRA_API_TOKEN": "dummy-jira-token"}
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|(^|_)KEY$")
 APP_SERVICES = ("setup", "api", "worker", "projector")
 
@@ -74,7 +75,7 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Any:
         base = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
         return subprocess.run(
             [str(binary), "-f", str(COMPOSE_FILE), "--env-file", str(env_file), *args],
-            env={**base, **(REQUIRED if env is None else env)},
+            env={**base, **({**REQUIRED, **CLOUD_CREDENTIALS} if env is None else env)},
             capture_output=True,
             text=True,
             timeout=60,
@@ -160,8 +161,9 @@ def test_the_processes_run_in_production_on_postgres_and_nats(config: dict[str, 
         assert env["PERSISTENCE_MODULE"] == "postgres", name
         assert env["POSTGRES_HOST"] == "postgres", name
         assert env["NATS_URL"] == "nats://nats:4222", name
-        for var, value in REQUIRED.items():
+        for var, value in {**REQUIRED, **CLOUD_CREDENTIALS}.items():
             assert env[var] == value, (name, var)
+        assert env["JIRA_PAT"] is None, name
         # Optional secrets are passed through only when set.
         assert env["OPENAI_API_KEY"] is None, name
 
@@ -220,3 +222,34 @@ def test_no_secret_is_written_in_the_file() -> None:
                 value,
             )
     assert checked >= 10
+
+
+@pytest.mark.parametrize(
+    ("credentials", "accepted"),
+    [
+        (CLOUD_CREDENTIALS, True),
+        ({"JIRA_PAT": "dummy-data-center-pat"}, True),
+        ({"JIRA_EMAIL": "dummy@example.com"}, False),
+        ({}, False),
+    ],
+    ids=["cloud", "datacenter", "email-only", "none"],
+)
+def test_jira_credentials_are_cloud_s_pair_or_a_data_center_pat(
+    compose: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    credentials: dict[str, str],
+    accepted: bool,
+) -> None:
+    result = compose("config", "--format", "json", env={**REQUIRED, **credentials})
+    assert result.returncode == 0, result.stderr
+    env = json.loads(result.stdout)["services"]["api"]["environment"]
+    for var, value in env.items():
+        if value is not None:
+            monkeypatch.setenv(var, value)
+    if accepted:
+        assert Settings().jira_configured
+    else:
+        with pytest.raises(
+            ValueError, match=r"set JIRA_PAT .* or both JIRA_EMAIL and JIRA_API_TOKEN"
+        ):
+            Settings()

@@ -107,7 +107,7 @@ def test_five_exports_at_once_survive_a_sigkilled_worker(cluster: Cluster) -> No
         ]
         assert [f["status"] for f in finals] == ["completed"] * SESSIONS, finals
 
-        sandbox = Sandbox(SimpleNamespace(base_url=cluster.sandbox_url))  # type: ignore[arg-type]
+        sandbox = Sandbox(SimpleNamespace(base_url=cluster.sandbox_url, flavor="cloud"))  # type: ignore[arg-type]
         resumed = 0
         try:
             for session_id in sessions:

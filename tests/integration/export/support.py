@@ -77,10 +77,10 @@ class Sandbox:
         self.server = server
         self.base_url = server.base_url
         self.http = httpx.Client(base_url=server.base_url, timeout=10)
-        self.flavor = server.flavor
-        self.api = api_path(server.flavor)
+        self.flavor = getattr(server, "flavor", "cloud")  # a bare URL: a Cloud sandbox
+        self.api = api_path(self.flavor)
         self.jira = JiraClient(
-            server.base_url, DEMO_EMAIL, DEMO_TOKEN, retry=FAST_RETRY, flavor=server.flavor
+            server.base_url, DEMO_EMAIL, DEMO_TOKEN, retry=FAST_RETRY, flavor=self.flavor
         )
 
     def close(self) -> None:

@@ -136,3 +136,39 @@ def test_tasks_nats_lost_with_its_store_are_handed_out_again(
         nothing_within(queue, LEASE_S * 1.5)
     finally:
         queue.close()
+
+
+def test_a_server_that_may_have_lost_its_last_tasks_gets_them_again_on_start(
+    nats_server: NatsServerProcess,
+) -> None:
+    """Our embedded server syncs its store periodically: after an OS crash the stream is
+    there but its last messages may not be. On start, a process that runs it hands every
+    unfinished task out again (one lease later): the lost one comes back, the kept one is
+    dropped as a duplicate, so each is delivered once."""
+    from application.tasks import ClaimedTask as Task
+
+    before = NatsTaskQueue(lambda: nats_server.url, lease_s=LEASE_S, poll_s=0.2, name="q-old")
+    before.start()
+    try:
+        assert before.wait_connected(10)
+        before.dispatch("t-kept", "export", "s-7", {"export_id": "e-7"})  # the stream exists
+    finally:
+        before.close()
+
+    kept = Task("t-kept", "export", "s-7", {"export_id": "e-7"}, 0)
+    lost = Task("t-lost", "export", "s-8", {"export_id": "e-8"}, 0)  # never reached the disk
+    queue = NatsTaskQueue(lambda: nats_server.url, lease_s=LEASE_S, poll_s=0.2, name="q-new")
+    queue.redispatch_on_start = True
+    queue.open_tasks = lambda: [kept, lost]
+    queue.start()
+    try:
+        assert queue.wait_connected(10)
+        got = [claim_within(queue, 5).task_id]
+        got.append(claim_within(queue, LEASE_S + 10).task_id)
+        assert sorted(got) == ["t-kept", "t-lost"]
+        for task_id in got:
+            queue.release(task_id, "w", done=True)
+        assert queue.redispatched == 2 and queue.duplicates >= 1
+        nothing_within(queue, LEASE_S * 1.5)
+    finally:
+        queue.close()

@@ -76,6 +76,11 @@ def test_a_data_center_pat_and_the_flavour_reach_the_client(tmp_path: Path) -> N
         client.close()
     # unset: detected from serverInfo on the first request (no request made here)
     assert Settings(**base, JIRA_PAT="a-pat").jira_flavor == "auto"  # type: ignore[arg-type]
-    assert not Settings(**base).jira_configured  # type: ignore[arg-type]
+    # a URL without credentials is refused, not quietly the sandbox
+    with pytest.raises(ValueError, match="JIRA_BASE_URL is set but its credentials are not"):
+        Settings(**base)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="JIRA_BASE_URL is set but its credentials are not"):
+        Settings(**base, JIRA_EMAIL="someone@example.edu")  # type: ignore[arg-type]
+    assert not Settings(TICKETFORGE_DATA_DIR=str(tmp_path)).jira_configured  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="JIRA_FLAVOR"):
         Settings(**base, JIRA_FLAVOR="onprem")  # type: ignore[arg-type]
