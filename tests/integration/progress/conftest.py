@@ -7,8 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from application.users import User
 from infrastructure.nats.embedded import NatsServerProcess
+from interfaces.api.app import create_app
 from interfaces.bootstrap import Container, bootstrap
 from tests.conftest import make_settings
 
@@ -34,3 +37,16 @@ def live(
         yield container
     finally:
         container.close()
+
+
+@pytest.fixture
+def alice(live: Container) -> tuple[User, str]:
+    """A user (not an admin) and her bearer token."""
+    return live.users.create("alice", False)
+
+
+@pytest.fixture
+def client(live: Container) -> Iterator[TestClient]:
+    """The API of `live`, in this process."""
+    with TestClient(create_app(live)) as test_client:
+        yield test_client

@@ -3,7 +3,6 @@ through the API's SSE and WebSocket bridges: schema, order, late subscribers, re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +12,6 @@ from starlette.testclient import TestClient
 from application.generation.run import WORKER_ACTOR
 from application.users import User
 from interfaces.api import progress as progress_api
-from interfaces.api.app import create_app
 from interfaces.bootstrap import Container
 from tests.integration.progress.support import (
     SMALL_SITE_ENTITIES,
@@ -31,17 +29,6 @@ from tests.integration.progress.support import (
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(120)]
 
 MESSAGES_PER_RUN = SMALL_SITE_ENTITIES + 3  # requested, started, one per entity, completed
-
-
-@pytest.fixture
-def alice(live: Container) -> tuple[User, str]:
-    return live.users.create("alice", False)
-
-
-@pytest.fixture
-def client(live: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(live)) as test_client:
-        yield test_client
 
 
 def generate(live: Container, user: User, session_id: UUID) -> UUID:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,6 @@ from tests.conftest import make_settings
 from tests.integration.progress.support import new_session
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(60)]
-
-
-@pytest.fixture
-def client(live: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(live)) as test_client:
-        yield test_client
 
 
 def denial(

@@ -6,7 +6,6 @@ position commits."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -20,7 +19,6 @@ from infrastructure.eventstore import ApplicationEventSource
 from infrastructure.nats.embedded import NatsServerProcess
 from infrastructure.nats.publisher import NatsProgressPublisher, PublishBatch
 from infrastructure.nats.subscriber import NatsProgressFeed, SharedSubscription
-from interfaces.api.app import create_app
 from interfaces.bootstrap import Container, bootstrap
 from projections.base import ProjectionRunner
 from projections.progress import ProgressProjection, ProgressUnavailable
@@ -38,17 +36,6 @@ from tests.integration.progress.support import (
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(180)]
 
 FILES = ("bundles.csv", "fields.csv")  # a few tickets, some of them linked
-
-
-@pytest.fixture
-def alice(live: Container) -> tuple[User, str]:
-    return live.users.create("alice", False)
-
-
-@pytest.fixture
-def client(live: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(live)) as test_client:
-        yield test_client
 
 
 def generated(live: Container, user: User) -> UUID:
